@@ -1,0 +1,76 @@
+package jwks
+
+import "errors"
+
+// Errors about keys. Every error returned by GenerateKey, ParseKey,
+// NewExternalKey, NewKeySet and the Key encoders wraps one of these, so callers
+// can tell the reasons apart with errors.Is. The messages name the reason and
+// never contain key material.
+var (
+	// ErrKeyFormat: the input is not a key in any accepted encoding: empty,
+	// corrupt base64, JSON or PEM, or a PEM block of an unknown type.
+	ErrKeyFormat = errors.New("jwks: unreadable key")
+
+	// ErrUnsupportedAlgorithm: the algorithm is not one of RS256, RS384,
+	// RS512, ES256, ES384, ES512 or EdDSA (for example PS256, ES256K, HS256 or
+	// none), or the key type cannot sign (oct, X25519).
+	ErrUnsupportedAlgorithm = errors.New("jwks: unsupported algorithm or key type")
+
+	// ErrAlgorithmMismatch: the key does not fit its algorithm, such as a
+	// P-384 key labelled ES256 or an RSA key labelled EdDSA.
+	ErrAlgorithmMismatch = errors.New("jwks: key does not match its algorithm")
+
+	// ErrWeakKey: an RSA modulus shorter than 2048 bits.
+	ErrWeakKey = errors.New("jwks: key too weak")
+
+	// ErrInvalidKey: the key decodes but is not a valid key: an EC point
+	// that is not on its curve, a private half that does not match its public
+	// half, a malformed modulus, an invalid key ID.
+	ErrInvalidKey = errors.New("jwks: invalid key")
+
+	// ErrPublicKey: a public key was given where a signing key is required.
+	ErrPublicKey = errors.New("jwks: public key where a private key is required")
+
+	// ErrDuplicateKeyID: two different keys of one key set share a key ID.
+	ErrDuplicateKeyID = errors.New("jwks: duplicate key ID")
+)
+
+// Errors about tokens. Verify returns an error wrapping one of these (and
+// sometimes two, such as a missing "aud", which is both ErrMissingClaim and
+// ErrAudience); test them with errors.Is.
+var (
+	// ErrMalformed: not a compact JWS of three base64url parts holding JSON
+	// objects, too large, or a claim of the wrong type.
+	ErrMalformed = errors.New("jwks: malformed token")
+
+	// ErrUnknownKey: the token has no "kid", or no key of the key source has
+	// that key ID.
+	ErrUnknownKey = errors.New("jwks: unknown signing key")
+
+	// ErrSignature: the signature does not verify, or the token's "alg" is
+	// not allowed, or not the algorithm of the key it names.
+	ErrSignature = errors.New("jwks: invalid signature")
+
+	// ErrExpired: "exp" is in the past, beyond the leeway.
+	ErrExpired = errors.New("jwks: token expired")
+
+	// ErrNotYetValid: "nbf" or "iat" is in the future, beyond the leeway.
+	ErrNotYetValid = errors.New("jwks: token not yet valid")
+
+	// ErrAudience: no "aud" value is an accepted audience.
+	ErrAudience = errors.New("jwks: audience not accepted")
+
+	// ErrIssuer: "iss" is not the required issuer.
+	ErrIssuer = errors.New("jwks: issuer not accepted")
+
+	// ErrLifetime: "exp" − "iat" is longer than the maximum lifetime.
+	ErrLifetime = errors.New("jwks: token lifetime too long")
+
+	// ErrMissingClaim: a required claim ("sub", "iat", "exp", "aud") is absent.
+	ErrMissingClaim = errors.New("jwks: missing claim")
+
+	// ErrKeysUnavailable: the key source could not be read (a remote JWKS
+	// that cannot be fetched and has no usable copy). The token may be
+	// fine; try again later.
+	ErrKeysUnavailable = errors.New("jwks: keys unavailable")
+)
