@@ -279,6 +279,9 @@ func parseJWK(data []byte, c keyConfig) (*Key, error) {
 	}
 	var raw any
 	if err := parsed.Raw(&raw); err != nil {
+		if len(h.D) > 0 { // jwx checks that d matches x for Ed25519
+			return nil, fmt.Errorf("%w: %s private JWK members are malformed or do not match its public key", ErrInvalidKey, spec.kty)
+		}
 		return nil, fmt.Errorf("%w: %s JWK members are missing or malformed", ErrKeyFormat, spec.kty)
 	}
 	pub, signer, err := splitKey(raw)
