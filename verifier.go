@@ -66,7 +66,7 @@ func WithMaxLifetime(d time.Duration) VerifierOption {
 // Algorithms). A token's "alg" must also equal its key's algorithm, whatever
 // this list says.
 func WithAlgorithms(algs ...Algorithm) VerifierOption {
-	return verifierOption(func(v *Verifier) { v.algorithms = algs })
+	return verifierOption(func(v *Verifier) { v.algorithms = append([]Algorithm{}, algs...) })
 }
 
 // WithHS256Secret accepts HS256 tokens signed with secret, such as a Supabase
@@ -115,7 +115,6 @@ func NewVerifier(keys KeySource, audience string, opts ...VerifierOption) (*Veri
 		if len(v.algorithms) == 0 {
 			return nil, errors.New("jwks: WithAlgorithms with no algorithm")
 		}
-		v.algorithms = slices.Clone(v.algorithms)
 		for _, alg := range v.algorithms {
 			if !alg.Supported() && !(alg == hs256 && v.hmacSecret != nil) {
 				return nil, unsupportedAlgorithm(string(alg))
