@@ -1,0 +1,17 @@
+# The commands the README names. `make test` is what CI runs (.ci/run).
+
+.PHONY: test bench serve
+
+# Format check, vet, then every test with the race detector. The interop
+# tests need the Node package of interop/ (jose 4.15.9, PowerSync's version).
+test: interop/node_modules/.package-lock.json
+	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
+	go vet ./...
+	go test -race ./...
+
+interop/node_modules/.package-lock.json: interop/package.json interop/package-lock.json
+	cd interop && npm ci --no-audit --no-fund
+
+# Library against the standard-library floor, medians of 6 runs and ratios.
+bench:
+	scripts/bench

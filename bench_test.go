@@ -1,0 +1,76 @@
+package jwks_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/powersync-jwks/jwks"
+)
+
+// The benchmarks run the library and the floor (floor_test.go: the same
+// token with the standard library alone) side by side, so that their ratio
+// is measured in one run on one machine. scripts/bench reports the medians
+// and the ratios.
+
+var benchAlgorithms = []jwks.Algorithm{jwks.RS256, jwks.ES256, jwks.EdDSA}
+
+func BenchmarkSign(b *testing.B) {
+	ctx := context.Background()
+	for _, alg := range benchAlgorithms {
+		key := newKey(b, alg)
+		s := newSigner(b, key)
+		floor := newFloorSigner(string(alg), key.KeyID(), privateOf(b, key), testAudience)
+
+		b.Run(string(alg)+"/library", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := s.Sign(ctx, "user-1"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(string(alg)+"/floor", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := floor.sign("user-1"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkVerify(b *testing.B) {
+	ctx := context.Background()
+	for _, alg := range benchAlgorithms {
+		key := newKey(b, alg)
+		ks, err := jwks.NewKeySet(key)
+		require.NoError(b, err)
+		s, err := jwks.NewSigner(ks, testAudience)
+		require.NoError(b, err)
+		v, err := jwks.NewVerifier(ks, testAudience)
+		require.NoError(b, err)
+		tok, err := s.Sign(ctx, "user-1")
+		require.NoError(b, err)
+		floor := floorVerifierFor(testAudience, key)
+
+		b.Run(string(alg)+"/library", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := v.Verify(ctx, tok.Raw); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(string(alg)+"/floor", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := floor.verify(tok.Raw); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
