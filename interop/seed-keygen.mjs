@@ -5,13 +5,17 @@
 //
 //   {"kid", "alg", "private_secret", "public_secret", "public_jwk"}
 //
-// Usage: node seed-keygen.mjs
+// With --print it prints instead exactly what generate-keys.ts printed, so
+// that tests can compare layouts.
+//
+// Usage: node seed-keygen.mjs [--print]
 
 import * as jose from 'jose';
 import { randomBytes } from 'node:crypto';
-import { fail, print } from './lib.mjs';
+import { args, fail, print } from './lib.mjs';
 
 const script = 'seed-keygen';
+const { values } = args(script, { print: { type: 'boolean', default: false } });
 
 try {
   const alg = 'RS256';
@@ -29,13 +33,34 @@ try {
   // UTF-8 bytes.
   const b64 = (value) => Buffer.from(JSON.stringify(value), 'utf8').toString('base64');
 
-  print({
-    kid,
-    alg,
-    private_secret: b64(privateJwk),
-    public_secret: b64(publicJwk),
-    public_jwk: publicJwk,
-  });
+  const privateBase64 = b64(privateJwk);
+  const publicBase64 = b64(publicJwk);
+
+  if (values.print) {
+    // generate-keys.ts's console.log, template and all.
+    console.log(`Public Key:
+${JSON.stringify(publicJwk, null, 2)}
+
+---
+
+Update secrets on Supabase by running the following:
+
+supabase secrets set POWERSYNC_PUBLIC_KEY=${publicBase64}
+
+supabase secrets set POWERSYNC_PRIVATE_KEY=${privateBase64}
+
+# Get the PowerSync instance URL from the PowerSync dashboard
+supabase secrets set POWERSYNC_URL=...
+`);
+  } else {
+    print({
+      kid,
+      alg,
+      private_secret: privateBase64,
+      public_secret: publicBase64,
+      public_jwk: publicJwk,
+    });
+  }
 } catch (e) {
   fail(script, e.message);
 }
