@@ -29,14 +29,6 @@ func serveJWKS(t testing.TB, ks *jwks.KeySet) string {
 	return srv.URL + "/.well-known/jwks.json"
 }
 
-// jwkMembers decodes a JWK's JSON into its members.
-func jwkMembers(t testing.TB, data []byte) map[string]any {
-	t.Helper()
-	var m map[string]any
-	require.NoError(t, json.Unmarshal(data, &m), "JWK JSON")
-	return m
-}
-
 // tokenHeader decodes the protected header of a compact JWS, checking that
 // it has three non-empty parts.
 func tokenHeader(t testing.TB, token string) map[string]any {
