@@ -24,20 +24,24 @@
 // github.com/lestrrat-go/jwx/v2 and the standard library, never with the
 // package under test, so a bug there cannot hide itself.
 //
-// Typical use:
+// Typical use, in a test of code that must accept a signed-in user and
+// refuse everything else:
 //
-//	func TestSignedInUser(t *testing.T) {
-//		sb := supabasetest.New(t) // ES256 keys, closed when the test ends
+//	func TestSignedIn(t *testing.T) {
+//		sb := supabasetest.New(t) // ES256 keys; closed when the test ends
 //		alice := sb.NewUser(supabasetest.Email("alice@example.com"))
 //
-//		token := sb.Token(alice)                             // a good token
-//		expired := sb.Token(alice, supabasetest.Expired())   // exp in the past
-//		legacy := sb.Token(alice, supabasetest.SignedWith(supabasetest.HS256))
-//		anon := sb.AnonKey()                                 // not a user
-//
-//		// Point the code under test at sb.Issuer(), sb.JWKSURL() or
-//		// sb.UserURL(), with sb.AnonKey() or sb.PublishableKey() as apikey.
-//		_, _, _, _ = token, expired, legacy, anon
+//		good := sb.Token(alice)
+//		bad := []string{
+//			sb.Token(alice, supabasetest.Expired()),
+//			sb.Token(alice, supabasetest.SignedByUnknownKey()),
+//			sb.Token(alice, supabasetest.Role("service_role")),
+//			sb.AnonKey(),        // a good signature, but no sub: not a user
+//			sb.PublishableKey(), // not a JWT at all
+//		}
+//		// Point the code under test at sb.Issuer() and sb.JWKSURL() (or at
+//		// sb.UserURL() with sb.PublishableKey() as apikey); it must accept
+//		// good and refuse each of bad.
 //	}
 //
 // A Server is safe for concurrent use. Its methods that mint or change

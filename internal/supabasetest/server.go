@@ -64,9 +64,9 @@ type Server struct {
 	requests [endpointCount]atomic.Int64
 
 	mu       sync.Mutex
-	users    map[string]*userRecord    // guarded by mu; by user ID
-	sessions map[string]*sessionRecord // guarded by mu; by session ID
-	faults   [endpointCount]fault      // guarded by mu
+	users    map[string]*userRecord // guarded by mu; by user ID
+	sessions map[string]string      // guarded by mu; session ID → user ID
+	faults   [endpointCount]fault   // guarded by mu
 }
 
 // config is what the options set.
@@ -183,7 +183,7 @@ func New(t testing.TB, opts ...Option) *Server {
 		cfg:      cfg,
 		closing:  make(chan struct{}),
 		users:    make(map[string]*userRecord),
-		sessions: make(map[string]*sessionRecord),
+		sessions: make(map[string]string),
 	}
 	var current *signingKey
 	var standby []*signingKey

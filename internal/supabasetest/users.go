@@ -47,12 +47,6 @@ type userRecord struct {
 	bannedUntil time.Time // zero when not banned
 }
 
-// sessionRecord is a sign-in: what an access token's session_id names.
-type sessionRecord struct {
-	id     string
-	userID string
-}
-
 // NewUser adds a user signed up with email and password (confirmed), and
 // returns a copy of it.
 func (s *Server) NewUser(opts ...UserOption) *User {
@@ -129,8 +123,8 @@ func (s *Server) DeleteUser(id string) {
 		return
 	}
 	delete(s.users, id)
-	for sid, sess := range s.sessions {
-		if sess.userID == id {
+	for sid, uid := range s.sessions {
+		if uid == id {
 			delete(s.sessions, sid)
 		}
 	}
@@ -199,9 +193,9 @@ func (s *Server) SignIn(u *User) *Session {
 		return nil
 	}
 	rec.lastSignIn = s.now().UTC()
-	sess := &sessionRecord{id: newUUID(), userID: u.ID}
-	s.sessions[sess.id] = sess
-	return &Session{s: s, id: sess.id, userID: u.ID, user: rec.user.clone(), signedInAt: rec.lastSignIn}
+	id := newUUID()
+	s.sessions[id] = u.ID
+	return &Session{s: s, id: id, userID: u.ID, user: rec.user.clone(), signedInAt: rec.lastSignIn}
 }
 
 // Token signs u in and returns an access token of the new session: the
@@ -225,8 +219,8 @@ func (s *Server) RevokeSession(sessionID string) {
 func (s *Server) SignOut(userID string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for sid, sess := range s.sessions {
-		if sess.userID == userID {
+	for sid, uid := range s.sessions {
+		if uid == userID {
 			delete(s.sessions, sid)
 		}
 	}
