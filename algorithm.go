@@ -21,7 +21,8 @@ import (
 type Algorithm string
 
 // The supported algorithms. ES256 is the default for new keys: Go signs it
-// about 30 times faster than RS256 and its tokens are a third of the size.
+// about 30 times faster than RS256 and its tokens are about 40% shorter
+// (a 64-byte signature against 256).
 // RS256 is what the seed project used; EdDSA means Ed25519.
 const (
 	RS256 Algorithm = "RS256" // RSASSA-PKCS1-v1_5 with SHA-256

@@ -49,7 +49,7 @@
 // # Algorithms
 //
 // New keys are ES256 by default: Go signs ES256 about 30 times faster than
-// RS256, tokens are a third of the size, and PowerSync and Supabase both
+// RS256, tokens are about 40% shorter, and PowerSync and Supabase both
 // accept it. RS256 (the seed's choice), RS384, RS512, ES384, ES512 and EdDSA
 // (Ed25519) are supported too; nothing else is.
 //

@@ -138,7 +138,11 @@ func GenerateKey(alg Algorithm, opts ...KeyOption) (*Key, error) {
 			bits = minRSABits
 		case 2048, 3072, 4096:
 		default:
-			return nil, fmt.Errorf("%w: RSA keys are made with 2048, 3072 or 4096 bits, not %d", ErrWeakKey, bits)
+			sentinel := ErrInvalidKey
+			if bits < minRSABits {
+				sentinel = ErrWeakKey
+			}
+			return nil, fmt.Errorf("%w: RSA keys are made with 2048, 3072 or 4096 bits, not %d", sentinel, bits)
 		}
 		signer, err = rsa.GenerateKey(rand.Reader, bits)
 	case "EC":
@@ -174,7 +178,9 @@ func randomKeyID() (string, error) {
 //     breaks allowed: the seed's POWERSYNC_PRIVATE_KEY and POWERSYNC_PUBLIC_KEY
 //     secrets are this;
 //   - PEM: PKCS#8 ("PRIVATE KEY"), PKCS#1 ("RSA PRIVATE KEY", "RSA PUBLIC
-//     KEY"), SEC 1 ("EC PRIVATE KEY") or PKIX ("PUBLIC KEY"), also in base64.
+//     KEY"), SEC 1 ("EC PRIVATE KEY") or PKIX ("PUBLIC KEY"), also in base64;
+//     text before the block (RFC 7468 explanatory text) is ignored, and so
+//     is an "EC PARAMETERS" block.
 //
 // A JWK keeps its "kid" and "alg". Where the input has no algorithm, an RSA
 // key is RS256 and an EC or Ed25519 key takes its curve's algorithm (see
@@ -195,13 +201,13 @@ func ParseKey(data []byte, opts ...KeyOption) (*Key, error) {
 	if len(data) == 0 {
 		return nil, fmt.Errorf("%w: empty input", ErrKeyFormat)
 	}
-	if data[0] != '{' && !bytes.HasPrefix(data, pemPrefix) {
+	if data[0] != '{' && !bytes.Contains(data, pemPrefix) {
 		decoded, err := decodeBase64(data)
 		if err != nil {
 			return nil, fmt.Errorf("%w: neither JWK JSON, PEM, nor base64 of either", ErrKeyFormat)
 		}
 		data = bytes.TrimSpace(decoded)
-		if len(data) == 0 || (data[0] != '{' && !bytes.HasPrefix(data, pemPrefix)) {
+		if len(data) == 0 || (data[0] != '{' && !bytes.Contains(data, pemPrefix)) {
 			return nil, fmt.Errorf("%w: base64 that holds neither JWK JSON nor PEM", ErrKeyFormat)
 		}
 	}

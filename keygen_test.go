@@ -112,6 +112,7 @@ func TestGenerateKeyOptions(t *testing.T) {
 		{"empty algorithm", "", nil, jwks.ErrUnsupportedAlgorithm},
 		{"RSA 1024 bits", jwks.RS256, []jwks.KeyOption{jwks.WithRSABits(1024)}, jwks.ErrWeakKey},
 		{"RSA 2047 bits", jwks.RS256, []jwks.KeyOption{jwks.WithRSABits(2047)}, jwks.ErrWeakKey},
+		{"RSA 8192 bits", jwks.RS256, []jwks.KeyOption{jwks.WithRSABits(8192)}, jwks.ErrInvalidKey},
 		{"RSA bits for ES256", jwks.ES256, []jwks.KeyOption{jwks.WithRSABits(2048)}, jwks.ErrAlgorithmMismatch},
 		{"other algorithm option", jwks.ES256, []jwks.KeyOption{jwks.WithAlgorithm(jwks.ES384)}, jwks.ErrAlgorithmMismatch},
 		{"empty key ID", jwks.ES256, []jwks.KeyOption{jwks.WithKeyID("")}, nil},
@@ -205,15 +206,16 @@ func TestParseKeyEncodings(t *testing.T) {
 	}
 
 	for name, input := range map[string]string{
-		"JSON":                     string(jwk),
-		"JSON with spaces":         "\n  " + string(jwk) + "\n",
-		"standard base64":          base64.StdEncoding.EncodeToString(jwk),
-		"standard base64 unpadded": base64.RawStdEncoding.EncodeToString(jwk),
-		"URL-safe base64":          base64.URLEncoding.EncodeToString(jwk),
-		"URL-safe base64 unpadded": base64.RawURLEncoding.EncodeToString(jwk),
-		"base64 in lines":          wrapped(base64.StdEncoding.EncodeToString(jwk)),
-		"PEM":                      string(pemKey),
-		"base64 of PEM":            base64.StdEncoding.EncodeToString(pemKey),
+		"JSON":                      string(jwk),
+		"JSON with spaces":          "\n  " + string(jwk) + "\n",
+		"standard base64":           base64.StdEncoding.EncodeToString(jwk),
+		"standard base64 unpadded":  base64.RawStdEncoding.EncodeToString(jwk),
+		"URL-safe base64":           base64.URLEncoding.EncodeToString(jwk),
+		"URL-safe base64 unpadded":  base64.RawURLEncoding.EncodeToString(jwk),
+		"base64 in lines":           wrapped(base64.StdEncoding.EncodeToString(jwk)),
+		"PEM":                       string(pemKey),
+		"base64 of PEM":             base64.StdEncoding.EncodeToString(pemKey),
+		"PEM with explanatory text": "Key for the staging instance\n" + string(pemKey),
 	} {
 		t.Run(name, func(t *testing.T) {
 			got, err := jwks.ParseKey([]byte(input), jwks.WithKeyID(k.KeyID()))
