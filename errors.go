@@ -69,8 +69,21 @@ var (
 	// ErrMissingClaim: a required claim ("sub", "iat", "exp", "aud") is absent.
 	ErrMissingClaim = errors.New("jwks: missing claim")
 
-	// ErrKeysUnavailable: the key source could not be read (a remote JWKS
-	// that cannot be fetched and has no usable copy). The token may be
-	// fine; try again later.
-	ErrKeysUnavailable = errors.New("jwks: keys unavailable")
+	// ErrUnavailable: something the check depends on could not be reached
+	// in time: a remote JWKS that cannot be fetched and has no usable copy,
+	// or Supabase's /auth/v1/user. The credentials may be fine; try again
+	// later. HTTP handlers answer 503.
+	ErrUnavailable = errors.New("jwks: upstream unavailable")
+)
+
+// Errors of authenticators (see Authenticator). The token handler answers
+// 401 and 403 for them.
+var (
+	// ErrUnauthenticated: the caller is not signed in, or its credentials
+	// were refused.
+	ErrUnauthenticated = errors.New("jwks: not signed in")
+
+	// ErrForbidden: the caller is signed in but may not have a token, such
+	// as an anonymous Supabase user when a policy refuses them.
+	ErrForbidden = errors.New("jwks: not allowed")
 )

@@ -146,7 +146,7 @@ func ExampleVerifier_Verify() {
 	switch {
 	case errors.Is(err, jwks.ErrExpired):
 		fmt.Println("expired: ask the client to fetch a new token")
-	case errors.Is(err, jwks.ErrKeysUnavailable):
+	case errors.Is(err, jwks.ErrUnavailable):
 		fmt.Println("try again later")
 	case err != nil:
 		fmt.Println("refused")

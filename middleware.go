@@ -134,7 +134,7 @@ func problemFor(err error) authProblem {
 		return problemNoCredentials
 	case errors.Is(err, errBadCredentials):
 		return problemBadHeader
-	case errors.Is(err, ErrKeysUnavailable):
+	case errors.Is(err, ErrUnavailable):
 		return problemUnavailable
 	}
 	for _, p := range tokenProblems {

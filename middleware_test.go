@@ -21,7 +21,7 @@ import (
 type unavailableKeys struct{}
 
 func (unavailableKeys) LookupKey(context.Context, string) (*jwks.Key, error) {
-	return nil, fmt.Errorf("%w: connection refused", jwks.ErrKeysUnavailable)
+	return nil, fmt.Errorf("%w: connection refused", jwks.ErrUnavailable)
 }
 
 func TestMiddleware(t *testing.T) {

@@ -27,7 +27,7 @@ const hs256 = "HS256"
 // ID. *KeySet (local keys) and *RemoteKeySet (a JWKS URL) are key sources.
 //
 // LookupKey returns an error wrapping ErrUnknownKey when no key has the key
-// ID, and one wrapping ErrKeysUnavailable when the keys cannot be read at
+// ID, and one wrapping ErrUnavailable when the keys cannot be read at
 // all. It must be safe for concurrent use.
 type KeySource interface {
 	LookupKey(ctx context.Context, kid string) (*Key, error)
@@ -184,7 +184,7 @@ type tokenClaims struct {
 // Verify checks raw and returns its claims. It refuses, with an error that
 // wraps one of the token errors of this package (ErrMalformed, ErrUnknownKey,
 // ErrSignature, ErrExpired, ErrNotYetValid, ErrAudience, ErrIssuer,
-// ErrLifetime, ErrMissingClaim, or ErrKeysUnavailable from a remote key
+// ErrLifetime, ErrMissingClaim, or ErrUnavailable from a remote key
 // source):
 //
 //   - anything but a compact JWS of at most MaxTokenSize bytes;

@@ -228,7 +228,7 @@ func TestVerifierRefusesWhatPowerSyncRefuses(t *testing.T) {
 func countSentinels(err error) int {
 	n := 0
 	for _, s := range []error{jwks.ErrMalformed, jwks.ErrUnknownKey, jwks.ErrSignature, jwks.ErrExpired, jwks.ErrNotYetValid,
-		jwks.ErrAudience, jwks.ErrIssuer, jwks.ErrLifetime, jwks.ErrMissingClaim, jwks.ErrKeysUnavailable} {
+		jwks.ErrAudience, jwks.ErrIssuer, jwks.ErrLifetime, jwks.ErrMissingClaim, jwks.ErrUnavailable} {
 		if errors.Is(err, s) {
 			n++
 		}

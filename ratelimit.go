@@ -1,0 +1,166 @@
+package jwks
+
+import (
+	"errors"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// A RateLimiter limits how often each client may call a handler: one request
+// every interval on average, with bursts of up to burst requests. Clients
+// are told apart by their IP address (IPv6 addresses by their /64 network,
+// which one host usually owns whole), or by a key of the caller's.
+//
+// A RateLimiter is safe for concurrent use; its memory is bounded by the
+// clients seen within the time their bucket takes to fill up again.
+type RateLimiter struct {
+	every   time.Duration
+	burst   int
+	key     func(*http.Request) string
+	proxies []netip.Prefix
+
+	mu        sync.Mutex // guards clients and lastSweep
+	clients   map[string]*clientBucket
+	lastSweep time.Time
+}
+
+type clientBucket struct {
+	limiter *rate.Limiter
+	seen    time.Time
+}
+
+// A RateLimitOption configures NewRateLimiter.
+type RateLimitOption func(*RateLimiter)
+
+// WithTrustedProxies makes the limiter read the client's address from
+// X-Forwarded-For when the request comes from one of proxies (a load
+// balancer, a CDN): the rightmost address of the header that is not itself a
+// trusted proxy is the client. Requests from elsewhere are keyed by their
+// own address, whatever header they send, so clients cannot pick their key.
+func WithTrustedProxies(proxies ...netip.Prefix) RateLimitOption {
+	return func(l *RateLimiter) { l.proxies = append(l.proxies, proxies...) }
+}
+
+// WithClientKey keys clients by the given function instead of their address,
+// such as by an API key or a user ID. Requests with the same key share a
+// bucket.
+func WithClientKey(key func(*http.Request) string) RateLimitOption {
+	return func(l *RateLimiter) { l.key = key }
+}
+
+// NewRateLimiter returns a limiter that lets each client make one request
+// every interval, and bursts of up to burst requests.
+func NewRateLimiter(every time.Duration, burst int, opts ...RateLimitOption) (*RateLimiter, error) {
+	l := &RateLimiter{every: every, burst: burst, clients: make(map[string]*clientBucket)}
+	for _, opt := range opts {
+		opt(l)
+	}
+	switch {
+	case every <= 0:
+		return nil, errors.New("jwks: rate limit interval must be positive")
+	case burst < 1:
+		return nil, errors.New("jwks: rate limit burst must be at least 1")
+	case l.key == nil && l.proxies == nil:
+		l.key = remoteKey
+	case l.key == nil:
+		l.key = l.forwardedKey
+	}
+	return l, nil
+}
+
+// Allow reports whether the client of r may go on now and, when it may not,
+// how long it should wait.
+func (l *RateLimiter) Allow(r *http.Request) (ok bool, retryAfter time.Duration) {
+	now := time.Now()
+	key := l.key(r)
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.lastSweep) > l.idle() {
+		l.sweep(now)
+	}
+	b := l.clients[key]
+	if b == nil {
+		b = &clientBucket{limiter: rate.NewLimiter(rate.Every(l.every), l.burst)}
+		l.clients[key] = b
+	}
+	b.seen = now
+	res := b.limiter.ReserveN(now, 1)
+	if d := res.DelayFrom(now); d > 0 {
+		res.CancelAt(now)
+		return false, d
+	}
+	return true, 0
+}
+
+// idle is how long a bucket takes to fill up: a client unseen for that long
+// is forgotten without changing anything.
+func (l *RateLimiter) idle() time.Duration {
+	return l.every * time.Duration(l.burst)
+}
+
+func (l *RateLimiter) sweep(now time.Time) {
+	for key, b := range l.clients {
+		if now.Sub(b.seen) > l.idle() {
+			delete(l.clients, key)
+		}
+	}
+	l.lastSweep = now
+}
+
+// remoteKey keys a request by the address of its peer.
+func remoteKey(r *http.Request) string {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return addrKey(ap.Addr())
+}
+
+// addrKey is the bucket key of an address: itself for IPv4, its /64 for
+// IPv6.
+func addrKey(a netip.Addr) string {
+	a = a.Unmap()
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.String()
+	}
+	return a.String()
+}
+
+// forwardedKey keys a request by the client address that the trusted proxies
+// report.
+func (l *RateLimiter) forwardedKey(r *http.Request) string {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil || !l.trusted(ap.Addr()) {
+		return remoteKey(r)
+	}
+	client := ap.Addr()
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break // a malformed hop: trust nothing to its left
+		}
+		client = hop
+		if !l.trusted(hop) {
+			break
+		}
+	}
+	return addrKey(client)
+}
+
+func (l *RateLimiter) trusted(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range l.proxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
