@@ -2,7 +2,10 @@ module github.com/powersync-jwks/jwks
 
 go 1.26.0
 
-require github.com/lestrrat-go/jwx/v2 v2.1.7
+require (
+	github.com/lestrrat-go/jwx/v2 v2.1.7
+	golang.org/x/time v0.16.0
+)
 
 require (
 	github.com/decred/dcrd/dcrec/secp256k1/v4 v4.4.1 // indirect
