@@ -326,35 +326,41 @@ func (r *RemoteKeySet) LookupKey(ctx context.Context, kid string) (*Key, error) 
 		}
 	}
 
-	c, _ := r.startFetch(s, true)
-	if c == nil {
-		if r.usable(s) {
+	for retried := false; ; retried = true {
+		c, started := r.startFetch(s, true)
+		if c == nil {
+			if r.usable(s) {
+				return nil, r.unknown(kid)
+			}
+			return nil, r.unavailable(errors.New("no usable key set, and no fetch allowed now"))
+		}
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			if r.usable(s) {
+				return nil, fmt.Errorf("%w: kid %q is not in the key set, and the context ended during a refresh: %w",
+					ErrUnknownKey, truncate(kid), ctx.Err())
+			}
+			return nil, r.unavailable(ctx.Err())
+		}
+
+		s = r.snap.Load()
+		if !r.usable(s) {
+			err := c.err
+			if err == nil {
+				err = errors.New("no usable key set")
+			}
+			return nil, r.unavailable(err)
+		}
+		if k, ok := s.keys[kid]; ok {
+			return k, nil
+		}
+		// A fetch that this lookup did not start may have left before the
+		// key was published: look once more, after a fetch that starts now.
+		if started || c.err != nil || retried {
 			return nil, r.unknown(kid)
 		}
-		return nil, r.unavailable(errors.New("no usable key set, and no fetch allowed now"))
 	}
-	select {
-	case <-c.done:
-	case <-ctx.Done():
-		if r.usable(s) {
-			return nil, fmt.Errorf("%w: kid %q is not in the key set, and the context ended during a refresh: %w",
-				ErrUnknownKey, truncate(kid), ctx.Err())
-		}
-		return nil, r.unavailable(ctx.Err())
-	}
-
-	s = r.snap.Load()
-	if !r.usable(s) {
-		err := c.err
-		if err == nil {
-			err = errors.New("no usable key set")
-		}
-		return nil, r.unavailable(err)
-	}
-	if k, ok := s.keys[kid]; ok {
-		return k, nil
-	}
-	return nil, r.unknown(kid)
 }
 
 func (r *RemoteKeySet) unknown(kid string) error {
@@ -529,7 +535,11 @@ func (r *RemoteKeySet) fetch() error {
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
+	defer func() {
+		// Read a little of what is left, so that the connection can be reused.
+		io.CopyN(io.Discard, resp.Body, 4<<10)
+		resp.Body.Close()
+	}()
 
 	if resp.StatusCode == http.StatusNotModified {
 		if old == nil || old.etag == "" {

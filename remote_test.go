@@ -410,6 +410,46 @@ func TestRemoteKeySetRotation(t *testing.T) {
 	require.ErrorIs(t, err, ErrUnknownKey)
 }
 
+func TestRemoteKeySetLookupAfterAFetchThatMissedTheKey(t *testing.T) {
+	a := testKey(t, ES256, "a")
+	b := testKey(t, ES256, "b")
+	old, both := serveDoc(docOf(t, a)), serveDoc(docOf(t, a, b))
+	srv := newJWKSServer(t, old)
+	rs := newTestRemote(t, srv.URL)
+	ctx := context.Background()
+	_, err := rs.LookupKey(ctx, "a")
+	require.NoError(t, err)
+
+	// A refresh is under way, its answer (without b) already decided, when
+	// b is published and a token naming b arrives.
+	release := make(chan struct{})
+	srv.set(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		old(w, r)
+	})
+	refreshed := make(chan error, 1)
+	go func() { refreshed <- rs.Refresh(ctx) }()
+	require.Eventually(t, func() bool { return srv.fetches() == 2 }, 5*time.Second, time.Millisecond)
+	srv.set(both)
+
+	found := make(chan error, 1)
+	go func() {
+		k, err := rs.LookupKey(ctx, "b")
+		if err == nil && !k.Equal(b) {
+			err = fmt.Errorf("got key %v", k)
+		}
+		found <- err
+	}()
+	time.Sleep(20 * time.Millisecond) // let the lookup join the refresh; the test holds either way
+	close(release)
+	require.NoError(t, <-refreshed)
+	require.NoError(t, <-found, "the lookup looks again after a fetch that started after it")
+	assert.Equal(t, 3, srv.fetches())
+}
+
 func TestRemoteKeySetBackgroundRefresh(t *testing.T) {
 	a := testKey(t, ES256, "a")
 	b := testKey(t, ES256, "b")
