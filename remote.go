@@ -170,9 +170,10 @@ func WithRemoteClock(now func() time.Time) RemoteOption {
 // keys without a "kid", keys that ParseKey refuses, and every key whose kid
 // is shared by another entry (which one is meant is ambiguous).
 //
-// A RemoteKeySet is safe for concurrent use. LookupKey reads an immutable
-// snapshot of the set without taking a lock; only fetches are serialised,
-// and there is at most one in flight at any time.
+// A RemoteKeySet is made by NewRemoteKeySet (the zero value is not usable)
+// and is safe for concurrent use. LookupKey reads an immutable snapshot of
+// the set without taking a lock; only fetches are serialised, and there is
+// at most one in flight at any time.
 type RemoteKeySet struct {
 	url string
 	ctx context.Context // the caller's: its end stops the refresh goroutine and cancels fetches
