@@ -22,7 +22,7 @@ import (
 
 // A KeySource finds the public key that verifies a token, by the token's key
 // ID. LookupKey returns an error wrapping ErrUnknownKey when no key has that
-// ID, and one wrapping ErrKeysUnavailable when the keys cannot be read at the
+// ID, and one wrapping ErrUnavailable when the keys cannot be read at the
 // moment (the token may be fine; try again later).
 //
 // Implementations are safe for concurrent use, and the keys they return are
@@ -111,7 +111,7 @@ func WithMaxAgeBounds(lo, hi time.Duration) RemoteOption {
 
 // WithMaxStaleness sets how long after the last good fetch the key set is
 // still used while fetches fail (default 1 hour, as PowerSync). Beyond it,
-// LookupKey fails with ErrKeysUnavailable until a fetch succeeds.
+// LookupKey fails with ErrUnavailable until a fetch succeeds.
 func WithMaxStaleness(d time.Duration) RemoteOption {
 	return func(cfg *remoteConfig) { cfg.maxStale = d }
 }
@@ -160,7 +160,7 @@ func WithRemoteClock(now func() time.Time) RemoteOption {
 //
 // When a fetch fails, the last good set stays in use for up to an hour after
 // the last good fetch (see WithMaxStaleness); beyond that, and before the
-// first good fetch, LookupKey fails with ErrKeysUnavailable. A good fetch
+// first good fetch, LookupKey fails with ErrUnavailable. A good fetch
 // replaces the set whole: a key removed from the document stops verifying.
 // Documents that are not a JSON object with a "keys" array, are larger than
 // 1 MiB or come with a status other than 2xx are refused, and the last good
@@ -311,7 +311,7 @@ func (c *remoteConfig) check() error {
 // set (before the first good fetch, or too long after the last), it waits
 // for a fetch, started by it or by another caller, and looks again; ctx
 // bounds the wait. The result is an error wrapping ErrUnknownKey if the key
-// is still not there, and one wrapping ErrKeysUnavailable if there is still
+// is still not there, and one wrapping ErrUnavailable if there is still
 // no usable set.
 //
 // A key ID that cannot be valid (empty, over 256 bytes, holding control
@@ -369,7 +369,7 @@ func (r *RemoteKeySet) unknown(kid string) error {
 }
 
 func (r *RemoteKeySet) unavailable(cause error) error {
-	return fmt.Errorf("%w: %s: %w", ErrKeysUnavailable, r.url, cause)
+	return fmt.Errorf("%w: %s: %w", ErrUnavailable, r.url, cause)
 }
 
 // usable reports whether s is a key set that may verify tokens: one that
@@ -379,7 +379,7 @@ func (r *RemoteKeySet) usable(s *remoteSnapshot) bool {
 }
 
 // Refresh fetches the key set now and returns an error wrapping
-// ErrKeysUnavailable if the fetch failed (the last good set is kept). A
+// ErrUnavailable if the fetch failed (the last good set is kept). A
 // fetch that was already in flight when Refresh was called may have missed
 // a change, so Refresh waits for it and then fetches again, or shares a
 // fetch that started after the call. It is not rate-limited: it is for

@@ -260,7 +260,7 @@ func TestRemoteKeySetLookup(t *testing.T) {
 
 	_, err = rs.LookupKey(ctx, "c")
 	require.ErrorIs(t, err, ErrUnknownKey)
-	assert.NotErrorIs(t, err, ErrKeysUnavailable)
+	assert.NotErrorIs(t, err, ErrUnavailable)
 	assert.Equal(t, 2, srv.fetches(), "an unknown kid refetches once")
 
 	for _, kid := range []string{"", strings.Repeat("x", 300), "a\x00"} {
@@ -279,7 +279,7 @@ func TestRemoteKeySetStartsWhileServerDown(t *testing.T) {
 
 	rs := newTestRemote(t, "http://"+addr+"/jwks.json")
 	_, err = rs.LookupKey(context.Background(), "a")
-	require.ErrorIs(t, err, ErrKeysUnavailable)
+	require.ErrorIs(t, err, ErrUnavailable)
 	assert.Empty(t, rs.KeyIDs())
 	assert.True(t, rs.LastFetch().IsZero())
 
@@ -479,18 +479,18 @@ func TestRemoteKeySetServesStaleSetWithinMaxStaleness(t *testing.T) {
 
 	srv.set(serveStatus(http.StatusServiceUnavailable))
 	clock.Advance(30 * time.Minute)
-	require.ErrorIs(t, rs.Refresh(ctx), ErrKeysUnavailable)
+	require.ErrorIs(t, rs.Refresh(ctx), ErrUnavailable)
 	k, err := rs.LookupKey(ctx, "a")
 	require.NoError(t, err, "within the maximum staleness the last good set verifies")
 	assert.True(t, k.Equal(a))
 	assert.Equal(t, fetched, rs.LastFetch())
 	_, err = rs.LookupKey(ctx, "b")
 	require.ErrorIs(t, err, ErrUnknownKey)
-	assert.NotErrorIs(t, err, ErrKeysUnavailable)
+	assert.NotErrorIs(t, err, ErrUnavailable)
 
 	clock.Advance(30*time.Minute + time.Second)
 	_, err = rs.LookupKey(ctx, "a")
-	require.ErrorIs(t, err, ErrKeysUnavailable, "beyond it, nothing verifies")
+	require.ErrorIs(t, err, ErrUnavailable, "beyond it, nothing verifies")
 	assert.NotErrorIs(t, err, ErrUnknownKey)
 
 	srv.set(good)
@@ -592,7 +592,7 @@ func TestRemoteKeySetNotModified(t *testing.T) {
 		srv := newJWKSServer(t, serveStatus(http.StatusNotModified))
 		rs := newTestRemote(t, srv.URL)
 		_, err := rs.LookupKey(ctx, "a")
-		require.ErrorIs(t, err, ErrKeysUnavailable)
+		require.ErrorIs(t, err, ErrUnavailable)
 		assert.True(t, rs.LastFetch().IsZero())
 	})
 }
@@ -708,7 +708,7 @@ func TestRemoteKeySetBadDocuments(t *testing.T) {
 	for _, tc := range refused {
 		t.Run("refused/"+tc.name, func(t *testing.T) {
 			rs, logs, err := check(t, tc.handler)
-			require.ErrorIs(t, err, ErrKeysUnavailable)
+			require.ErrorIs(t, err, ErrUnavailable)
 			assert.Equal(t, []string{"a"}, rs.KeyIDs(), "the last good set is kept")
 			_, err = rs.LookupKey(context.Background(), "a")
 			require.NoError(t, err)
@@ -783,7 +783,7 @@ func TestRemoteKeySetTimeout(t *testing.T) {
 		rs := newTestRemote(t, srv.URL, WithFetchTimeout(100*time.Millisecond))
 		start := time.Now()
 		_, err := rs.LookupKey(context.Background(), "a")
-		require.ErrorIs(t, err, ErrKeysUnavailable)
+		require.ErrorIs(t, err, ErrUnavailable)
 		require.ErrorIs(t, err, context.DeadlineExceeded)
 		assert.Less(t, time.Since(start), 5*time.Second)
 	})
@@ -793,7 +793,7 @@ func TestRemoteKeySetTimeout(t *testing.T) {
 		defer cancel()
 		start := time.Now()
 		_, err := rs.LookupKey(ctx, "a")
-		require.ErrorIs(t, err, ErrKeysUnavailable)
+		require.ErrorIs(t, err, ErrUnavailable)
 		require.ErrorIs(t, err, context.DeadlineExceeded)
 		assert.Less(t, time.Since(start), 5*time.Second)
 
@@ -833,7 +833,7 @@ func TestRemoteKeySetStopsWithItsContext(t *testing.T) {
 	require.NoError(t, err, "the last good set still answers")
 	_, err = rs.LookupKey(context.Background(), "b")
 	require.ErrorIs(t, err, ErrUnknownKey)
-	require.ErrorIs(t, rs.Refresh(context.Background()), ErrKeysUnavailable)
+	require.ErrorIs(t, rs.Refresh(context.Background()), ErrUnavailable)
 	assert.Equal(t, sent, transport.n.Load(), "nothing is fetched once stopped")
 }
 

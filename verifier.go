@@ -23,18 +23,6 @@ const DefaultLeeway = 60 * time.Second
 // secret configured with WithHS256Secret (a Supabase legacy JWT secret).
 const hs256 = "HS256"
 
-// A KeySource finds the public key that verifies a token, by the token's key
-// ID. *KeySet (local keys) and *RemoteKeySet (a JWKS URL) are key sources.
-//
-// LookupKey returns an error wrapping ErrUnknownKey when no key has the key
-// ID, and one wrapping ErrUnavailable when the keys cannot be read at
-// all. It must be safe for concurrent use.
-type KeySource interface {
-	LookupKey(ctx context.Context, kid string) (*Key, error)
-}
-
-var _ KeySource = (*KeySet)(nil)
-
 // A Verifier checks tokens: their signature against a KeySource, and their
 // claims against what PowerSync requires, and more where PowerSync is lax.
 //
