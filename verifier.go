@@ -241,14 +241,57 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 		}
 	}
 
-	var tc tokenClaims
-	if c.raw, err = decodeSegmentRaw(claimsB64, &tc); err != nil {
-		return nil, fmt.Errorf("%w: claims: %v", ErrMalformed, err)
-	}
-	if err := v.checkClaims(&tc, c); err != nil {
+	if err := v.decodeClaims(claimsB64, c); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// decodeClaims decodes the claims segment of a token into c and checks them.
+func (v *Verifier) decodeClaims(claimsB64 string, c *Claims) error {
+	var tc tokenClaims
+	var err error
+	if c.raw, err = decodeSegmentRaw(claimsB64, &tc); err != nil {
+		return fmt.Errorf("%w: claims: %v", ErrMalformed, err)
+	}
+	return v.checkClaims(&tc, c)
+}
+
+// checkUnverified decodes and checks the header and claims of raw as Verify
+// does, but not its signature: for tokens whose signature another party
+// vouches for (Supabase's /auth/v1/user), or before asking it to.
+func (v *Verifier) checkUnverified(raw string) (*Claims, error) {
+	if len(raw) > MaxTokenSize {
+		return nil, fmt.Errorf("%w: token of more than %d bytes", ErrMalformed, MaxTokenSize)
+	}
+	headerB64, rest, ok1 := strings.Cut(raw, ".")
+	claimsB64, sigB64, ok2 := strings.Cut(rest, ".")
+	if !ok1 || !ok2 || strings.IndexByte(sigB64, '.') >= 0 {
+		return nil, fmt.Errorf("%w: not a compact JWS of three parts", ErrMalformed)
+	}
+	var h jwsHeader
+	if err := decodeSegment(headerB64, &h); err != nil {
+		return nil, fmt.Errorf("%w: header: %v", ErrMalformed, err)
+	}
+	c := &Claims{}
+	if h.Kid != nil {
+		c.KeyID = *h.Kid
+	}
+	if err := v.decodeClaims(claimsB64, c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// tokenAlgorithm returns the "alg" of a token's header, unverified, or ""
+// when the token is not a JWS with a readable header.
+func tokenAlgorithm(raw string) string {
+	headerB64, _, ok := strings.Cut(raw, ".")
+	var h jwsHeader
+	if !ok || len(headerB64) > MaxTokenSize || decodeSegment(headerB64, &h) != nil {
+		return ""
+	}
+	return h.Alg
 }
 
 // checkClaims checks the decoded claims and fills c.
