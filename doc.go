@@ -10,8 +10,8 @@
 //
 // # Serving keys and tokens
 //
-// Load the key once at start-up, build a KeySet, and mount the JWKS handler
-// where PowerSync can fetch it. The key below is the seed's
+// Load the key once at start-up, build a KeySet and a Signer, and mount the
+// handlers on your own router. The key below is the seed's
 // POWERSYNC_PRIVATE_KEY secret (base64 of a JWK); ParseKey also reads JWK
 // JSON and PEM, and GenerateKey makes a new key.
 //
@@ -27,24 +27,30 @@
 //	if err != nil {
 //		log.Fatal(err)
 //	}
+//	supabase, err := jwks.NewSupabaseAuthenticator(ctx, os.Getenv("SUPABASE_URL"),
+//		jwks.WithSupabaseAPIKey(os.Getenv("SUPABASE_ANON_KEY")))
+//	if err != nil {
+//		log.Fatal(err)
+//	}
 //
 //	mux := http.NewServeMux()
 //	mux.Handle("GET /.well-known/jwks.json", jwks.NewJWKSHandler(ks))
-//	mux.HandleFunc("GET /powersync-token", func(w http.ResponseWriter, r *http.Request) {
-//		userID := currentUser(r) // your own sign-in
-//		tok, err := signer.Sign(r.Context(), userID)
-//		if err != nil {
-//			http.Error(w, "internal error", http.StatusInternalServerError)
-//			return
-//		}
-//		w.Header().Set("Content-Type", "application/json")
-//		json.NewEncoder(w).Encode(map[string]string{"token": tok.Raw, "powersync_url": signer.Audience()})
-//	})
+//	mux.Handle("/powersync-auth", jwks.NewTokenHandler(signer, supabase))
+//	limiter, _ := jwks.NewRateLimiter(time.Second, 10) // per client IP
+//	mux.Handle("/powersync-auth-anonymous",
+//		jwks.NewTokenHandler(signer, jwks.Anonymous(), jwks.WithRateLimit(limiter)))
 //
 // Then configure the PowerSync instance: its "JWKS URI" is the URL of the
 // JWKS handler, and its audience is the URL given to NewSigner, byte for
-// byte. Tokens live 5 minutes by default; clients fetch a new one when it
-// nears expiry.
+// byte. The token handlers answer what the seed's functions answered,
+// {"token": …, "powersync_url": …} (plus "expires_at" and "user_id"), to
+// GET and POST. Tokens live 5 minutes by default; clients fetch a new one
+// when it nears expiry.
+//
+// Any sign-in can stand behind the token handler: an Authenticator (or an
+// AuthenticatorFunc) returns the Identity of the caller, whose Subject
+// becomes the token's "sub". To mint tokens without a handler, call
+// Signer.Sign.
 //
 // # Algorithms
 //
@@ -56,8 +62,9 @@
 // # Verifying tokens
 //
 // A Verifier checks tokens as PowerSync does, and refuses more where
-// PowerSync is lax (tokens issued in the future, a "crit" header, fractional
-// lifetimes beyond the maximum). It takes a KeySource: a *KeySet for local
+// PowerSync is lax: an "iat" in the future (which would let a token live far
+// longer than its lifetime says), an "exp" before its "iat", a "crit"
+// header, an empty "sub". It takes a KeySource: a *KeySet for local
 // keys, or a remote JWKS. Its Middleware protects a host's own endpoints with
 // the same tokens:
 //
@@ -67,6 +74,9 @@
 //	// in api: claims, _ := jwks.ClaimsFromContext(r.Context())
 //
 // Errors wrap sentinel values (ErrExpired, ErrAudience, ...) for errors.Is.
+// NewRemoteKeySet reads the keys of a JWKS URL instead, cached and
+// refreshed in the background, for services that verify tokens another
+// service mints.
 //
 // # Keys and secrets
 //

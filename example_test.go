@@ -3,9 +3,11 @@ package jwks_test
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -154,4 +156,82 @@ func ExampleVerifier_Verify() {
 	// Output:
 	// verified user-1
 	// expired: ask the client to fetch a new token
+}
+
+func ExampleNewTokenHandler() {
+	key, _ := jwks.GenerateKey(jwks.ES256)
+	ks, _ := jwks.NewKeySet(key)
+	signer, _ := jwks.NewSigner(ks, "https://abc123.powersync.journeyapps.com")
+
+	// The seed's two public routes, on the host's own mux.
+	mux := http.NewServeMux()
+	mux.Handle("GET /powersync-jwks", jwks.NewJWKSHandler(ks))
+	mux.Handle("/powersync-auth-anonymous", jwks.NewTokenHandler(signer, jwks.Anonymous()))
+
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/powersync-auth-anonymous", nil))
+	var body struct {
+		Token        string `json:"token"`
+		PowerSyncURL string `json:"powersync_url"`
+		UserID       string `json:"user_id"`
+	}
+	_ = json.Unmarshal(rec.Body.Bytes(), &body)
+	fmt.Println(rec.Code, rec.Header().Get("Cache-Control"))
+	fmt.Println(body.PowerSyncURL, body.UserID, strings.Count(body.Token, "."))
+	// Output:
+	// 200 no-store
+	// https://abc123.powersync.journeyapps.com anonymous 2
+}
+
+func ExampleAnonymous() {
+	key, _ := jwks.GenerateKey(jwks.ES256)
+	ks, _ := jwks.NewKeySet(key)
+	signer, _ := jwks.NewSigner(ks, "https://abc123.powersync.journeyapps.com")
+
+	// Every anonymous client gets a subject of its own ("anon-<uuid>"), and
+	// at most 10 tokens at once, then one a second, per IP address.
+	limiter, err := jwks.NewRateLimiter(time.Second, 10)
+	if err != nil {
+		log.Fatal(err)
+	}
+	h := jwks.NewTokenHandler(signer, jwks.Anonymous(jwks.WithUniqueSubjects()), jwks.WithRateLimit(limiter))
+
+	for range 11 {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/powersync-auth-anonymous", nil))
+		if rec.Code != http.StatusOK {
+			fmt.Println(rec.Code, "retry after", rec.Header().Get("Retry-After"), "s")
+		}
+	}
+	// Output:
+	// 429 retry after 1 s
+}
+
+func ExampleNewSupabaseAuthenticator() {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel() // stops the background refresh of the project's JWKS
+
+	key, _ := jwks.GenerateKey(jwks.ES256)
+	ks, _ := jwks.NewKeySet(key)
+	signer, _ := jwks.NewSigner(ks, "https://abc123.powersync.journeyapps.com")
+
+	// The project's users verify against its JWKS, fetched in the background:
+	// no call to Supabase per request.
+	supabase, err := jwks.NewSupabaseAuthenticator(ctx, "http://127.0.0.1:54321",
+		jwks.WithSupabaseAPIKey("sb_publishable_example"),
+		jwks.WithSupabaseJWKSOptions(jwks.WithRemoteLogger(nil)))
+	if err != nil {
+		log.Fatal(err)
+	}
+	h := jwks.NewTokenHandler(signer, supabase, jwks.WithLogger(slog.New(slog.DiscardHandler)))
+
+	// supabase-js sends the publishable key as the bearer when nobody is
+	// signed in: that is "not signed in", never a server error.
+	req := httptest.NewRequest(http.MethodGet, "/powersync-auth", nil)
+	req.Header.Set("Authorization", "Bearer sb_publishable_example")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	fmt.Println(rec.Code, rec.Header().Get("WWW-Authenticate") != "")
+	// Output:
+	// 401 true
 }
