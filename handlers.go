@@ -362,14 +362,7 @@ func (h *tokenHandler) refuse(w http.ResponseWriter, r *http.Request, err error)
 	}
 	h.logger.LogAttrs(r.Context(), level, "powersync token: request refused",
 		slog.Int("status", p.status), slog.String("error", err.Error()), slog.String("remote", r.RemoteAddr))
-	if p.status == http.StatusUnauthorized {
-		challenge := "Bearer"
-		if p != problemNoCredentials {
-			challenge = `Bearer error="` + p.code + `", error_description="` + p.description + `"`
-		}
-		w.Header().Set("WWW-Authenticate", challenge)
-	}
-	writeError(w, p.status, p.code, p.description)
+	writeProblem(w, p)
 }
 
 // cors adds the CORS response headers for an allowed Origin and returns the

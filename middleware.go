@@ -147,7 +147,12 @@ func problemFor(err error) authProblem {
 
 // writeAuthError answers a request whose credentials were refused.
 func writeAuthError(w http.ResponseWriter, err error) {
-	p := problemFor(err)
+	writeProblem(w, problemFor(err))
+}
+
+// writeProblem writes the JSON error of p, with the RFC 6750 challenge of a
+// 401: a bare "Bearer" when no credentials came, the error otherwise.
+func writeProblem(w http.ResponseWriter, p authProblem) {
 	if p.status == http.StatusUnauthorized {
 		challenge := "Bearer"
 		if p != problemNoCredentials {

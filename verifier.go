@@ -187,38 +187,22 @@ type tokenClaims struct {
 //
 // ctx is passed to the key source, which may fetch keys.
 func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
-	if len(raw) > MaxTokenSize {
-		return nil, fmt.Errorf("%w: token of more than %d bytes", ErrMalformed, MaxTokenSize)
+	t, err := splitToken(raw)
+	if err != nil {
+		return nil, err
 	}
-	headerB64, rest, ok1 := strings.Cut(raw, ".")
-	claimsB64, sigB64, ok2 := strings.Cut(rest, ".")
-	if !ok1 || !ok2 || strings.IndexByte(sigB64, '.') >= 0 {
-		return nil, fmt.Errorf("%w: not a compact JWS of three parts", ErrMalformed)
-	}
-	signingInput := raw[:len(headerB64)+1+len(claimsB64)]
-
-	var h jwsHeader
-	if err := decodeSegment(headerB64, &h); err != nil {
-		return nil, fmt.Errorf("%w: header: %v", ErrMalformed, err)
-	}
-	if h.Crit != nil {
-		return nil, fmt.Errorf("%w: header has critical extensions", ErrMalformed)
-	}
+	h := &t.header
 	if !slices.Contains(v.algorithms, Algorithm(h.Alg)) {
 		return nil, fmt.Errorf("%w: algorithm %q not allowed", ErrSignature, truncate(h.Alg))
 	}
-	sig, err := base64.RawURLEncoding.DecodeString(sigB64)
+	sig, err := base64.RawURLEncoding.DecodeString(t.signature)
 	if err != nil || len(sig) == 0 {
 		return nil, fmt.Errorf("%w: signature is not base64url", ErrMalformed)
 	}
 
-	c := &Claims{}
-	if h.Kid != nil {
-		c.KeyID = *h.Kid
-	}
 	if h.Alg == hs256 {
 		mac := hmac.New(sha256.New, v.hmacSecret)
-		mac.Write([]byte(signingInput))
+		mac.Write([]byte(t.signingInput))
 		if !hmac.Equal(sig, mac.Sum(nil)) {
 			return nil, fmt.Errorf("%w: HS256", ErrSignature)
 		}
@@ -236,31 +220,36 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 		if key.spec.alg != Algorithm(h.Alg) {
 			return nil, fmt.Errorf("%w: token alg %s, key %s is %s", ErrSignature, h.Alg, key.kid, key.spec.alg)
 		}
-		if !key.spec.verify(key.public, []byte(signingInput), sig) {
+		if !key.spec.verify(key.public, []byte(t.signingInput), sig) {
 			return nil, fmt.Errorf("%w: %s", ErrSignature, h.Alg)
 		}
 	}
-
-	if err := v.decodeClaims(claimsB64, c); err != nil {
-		return nil, err
-	}
-	return c, nil
-}
-
-// decodeClaims decodes the claims segment of a token into c and checks them.
-func (v *Verifier) decodeClaims(claimsB64 string, c *Claims) error {
-	var tc tokenClaims
-	var err error
-	if c.raw, err = decodeSegmentRaw(claimsB64, &tc); err != nil {
-		return fmt.Errorf("%w: claims: %v", ErrMalformed, err)
-	}
-	return v.checkClaims(&tc, c)
+	return v.decodeClaims(t)
 }
 
 // checkUnverified decodes and checks the header and claims of raw as Verify
 // does, but not its signature: for tokens whose signature another party
-// vouches for (Supabase's /auth/v1/user), or before asking it to.
+// vouches for (Supabase's /auth/v1/user), checked before asking it.
 func (v *Verifier) checkUnverified(raw string) (*Claims, error) {
+	t, err := splitToken(raw)
+	if err != nil {
+		return nil, err
+	}
+	return v.decodeClaims(t)
+}
+
+// splitJWS is a compact JWS taken apart, with its header decoded.
+type splitJWS struct {
+	header       jwsHeader
+	signingInput string // header.claims, what the signature covers
+	claims       string // base64url
+	signature    string // base64url
+}
+
+// splitToken takes a token apart and decodes its header. It refuses tokens
+// over MaxTokenSize before anything else, anything but three parts, and
+// headers with critical extensions.
+func splitToken(raw string) (*splitJWS, error) {
 	if len(raw) > MaxTokenSize {
 		return nil, fmt.Errorf("%w: token of more than %d bytes", ErrMalformed, MaxTokenSize)
 	}
@@ -269,29 +258,41 @@ func (v *Verifier) checkUnverified(raw string) (*Claims, error) {
 	if !ok1 || !ok2 || strings.IndexByte(sigB64, '.') >= 0 {
 		return nil, fmt.Errorf("%w: not a compact JWS of three parts", ErrMalformed)
 	}
-	var h jwsHeader
-	if err := decodeSegment(headerB64, &h); err != nil {
+	t := &splitJWS{signingInput: raw[:len(headerB64)+1+len(claimsB64)], claims: claimsB64, signature: sigB64}
+	if err := decodeSegment(headerB64, &t.header); err != nil {
 		return nil, fmt.Errorf("%w: header: %v", ErrMalformed, err)
 	}
-	c := &Claims{}
-	if h.Kid != nil {
-		c.KeyID = *h.Kid
+	if t.header.Crit != nil {
+		return nil, fmt.Errorf("%w: header has critical extensions", ErrMalformed)
 	}
-	if err := v.decodeClaims(claimsB64, c); err != nil {
-		return nil, err
-	}
-	return c, nil
+	return t, nil
 }
 
 // tokenAlgorithm returns the "alg" of a token's header, unverified, or ""
 // when the token is not a JWS with a readable header.
 func tokenAlgorithm(raw string) string {
-	headerB64, _, ok := strings.Cut(raw, ".")
-	var h jwsHeader
-	if !ok || len(headerB64) > MaxTokenSize || decodeSegment(headerB64, &h) != nil {
+	t, err := splitToken(raw)
+	if err != nil {
 		return ""
 	}
-	return h.Alg
+	return t.header.Alg
+}
+
+// decodeClaims decodes the claims of a token and checks them.
+func (v *Verifier) decodeClaims(t *splitJWS) (*Claims, error) {
+	c := &Claims{}
+	if t.header.Kid != nil {
+		c.KeyID = *t.header.Kid
+	}
+	var tc tokenClaims
+	var err error
+	if c.raw, err = decodeSegmentRaw(t.claims, &tc); err != nil {
+		return nil, fmt.Errorf("%w: claims: %v", ErrMalformed, err)
+	}
+	if err := v.checkClaims(&tc, c); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // checkClaims checks the decoded claims and fills c.
