@@ -1,8 +1,11 @@
 package jwks_test
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"maps"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -13,8 +16,47 @@ import (
 	"github.com/powersync-jwks/jwks/internal/nodejs"
 )
 
-// The tests in this file carry the Signer's tokens through PowerSync's
-// checks (verify-token.mjs).
+// The tests in this file carry tokens both ways between this library and
+// the seed's Node stack: the Signer's tokens through PowerSync's checks
+// (verify-token.mjs), and the seed's tokens (sign-token.mjs) through the
+// Verifier.
+
+// seedIssuer is what the seed wrote to "iss": its SUPABASE_URL.
+const seedIssuer = "https://abcdefghijklmnopqrst.supabase.co"
+
+// serveDocument serves doc as application/json on a loopback server for the
+// test's duration and returns its URL: a JWKS document that is not this
+// library's.
+func serveDocument(t testing.TB, doc []byte) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(doc)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/jwks.json"
+}
+
+// seedJWKS returns a JWKS document holding the JWK of a seed secret
+// (POWERSYNC_PUBLIC_KEY) exactly as the secret spells it.
+func seedJWKS(t testing.TB, secret string) []byte {
+	t.Helper()
+	jwk, err := base64.StdEncoding.DecodeString(secret)
+	require.NoError(t, err, "a seed secret is standard base64")
+	require.True(t, json.Valid(jwk), "a seed secret is base64 of JSON")
+	return append(append([]byte(`{"keys":[`), jwk...), "]}"...)
+}
+
+// withKeyID returns a seed secret holding the same key as secret under
+// another kid.
+func withKeyID(t testing.TB, secret, kid string) string {
+	t.Helper()
+	raw, err := base64.StdEncoding.DecodeString(secret)
+	require.NoError(t, err)
+	m := jwkMembers(t, raw)
+	m["kid"] = kid
+	return base64.StdEncoding.EncodeToString(toJSON(t, m))
+}
 
 // asJSON returns v as encoding/json decodes its JSON into an any: what
 // the Node scripts' results hold, for comparing with them.
@@ -70,10 +112,9 @@ func TestSignerTokensVerifyInPowerSync(t *testing.T) {
 		},
 		{
 			name: "issuer", subject: "user-1", audience: interopAudience,
-			opts:   []jwks.SignerOption{jwks.WithIssuer("https://auth.example.com")},
-			aud:    interopAudience,
-			claims: map[string]any{"iss": "https://auth.example.com"},
-			// The default lifetime.
+			opts:     []jwks.SignerOption{jwks.WithIssuer("https://auth.example.com")},
+			aud:      interopAudience,
+			claims:   map[string]any{"iss": "https://auth.example.com"},
 			lifetime: jwks.DefaultLifetime,
 		},
 		{
@@ -226,6 +267,140 @@ func TestSignerTokensVerifyInPowerSync(t *testing.T) {
 				_, err = verifier.Verify(t.Context(), fresh.Raw)
 				assert.NoError(t, err, "the Verifier agrees")
 			})
+		})
+	}
+}
+
+// TestSeedTokensVerifyInGo has the Verifier check tokens minted the seed's
+// way (sign-token.mjs: jose's SignJWT with a POWERSYNC_PRIVATE_KEY secret),
+// with the seed's public key loaded by ParseKey and fetched by a
+// RemoteKeySet from a JWKS of the seed's public JWK. PowerSync's checks see
+// the same tokens, and the two must agree.
+func TestSeedTokensVerifyInGo(t *testing.T) {
+	t.Parallel()
+	seed := nodejs.SeedKeygen(t)
+	other := nodejs.SeedKeygen(t)
+	require.NotEqual(t, seed.KeyID, other.KeyID)
+
+	// The seed's edge function's token, then tokens it would not make or
+	// that must fail, each with PowerSync's verdict: its error code, empty
+	// when it accepts the token. The one-second token is still within
+	// PowerSync's 60 s tolerance.
+	seedToken := nodejs.SignRequest{Secret: seed.PrivateSecret, Subject: "user-1", Audience: interopAudience, Issuer: seedIssuer}
+	withClaims := seedToken
+	withClaims.Subject = "user-2"
+	withClaims.Claims = map[string]any{"parameters": map[string]any{"org": "acme"}, "role": "editor"}
+	wrongAudience := seedToken
+	wrongAudience.Audience = "https://other.powersync.journeyapps.com"
+	impostor := seedToken
+	impostor.Secret = withKeyID(t, other.PrivateSecret, seed.KeyID)
+	oneSecond := seedToken
+	oneSecond.Expires = "1s"
+	minted := []struct {
+		name string
+		req  nodejs.SignRequest
+		code string
+	}{
+		{"seed token", seedToken, ""},
+		{"parameters and claims", withClaims, ""},
+		{"wrong audience", wrongAudience, "S2105"},
+		{"other seed key under the kid", impostor, "S2101"},
+		{"one-second token", oneSecond, ""},
+	}
+	reqs := make([]nodejs.SignRequest, len(minted))
+	for i, m := range minted {
+		reqs[i] = m.req
+	}
+	before := time.Now()
+	raw := nodejs.SignTokens(t, reqs...)
+	after := time.Now()
+	seedRaw, claimsRaw, wrongAudienceRaw, impostorRaw, oneSecondRaw := raw[0], raw[1], raw[2], raw[3], raw[4]
+
+	url := serveDocument(t, seedJWKS(t, seed.PublicSecret))
+	t.Run("PowerSync", func(t *testing.T) {
+		got := nodejs.VerifyTokens(t, url, []string{interopAudience}, raw...)
+		for i, m := range minted {
+			t.Run(m.name, func(t *testing.T) {
+				if m.code == "" {
+					assert.True(t, got[i].OK, "PowerSync's verification: %s %s", got[i].Code, got[i].Error)
+				} else {
+					assert.False(t, got[i].OK, "PowerSync accepted it")
+					assert.Equal(t, m.code, got[i].Code, "PowerSync's error: %s", got[i].Error)
+				}
+			})
+		}
+	})
+
+	pub, err := jwks.ParseKey([]byte(seed.PublicSecret))
+	require.NoError(t, err)
+	local, err := jwks.NewKeySet(nil, pub)
+	require.NoError(t, err)
+	remote, err := jwks.NewRemoteKeySet(t.Context(), url, jwks.WithRemoteLogger(nil))
+	require.NoError(t, err)
+	require.NoError(t, remote.Refresh(t.Context()))
+	require.Equal(t, []string{seed.KeyID}, remote.KeyIDs(), "the RemoteKeySet read the seed's key")
+
+	// checkSeedClaims checks the claims that the seed's tokens share.
+	checkSeedClaims := func(t *testing.T, c *jwks.Claims, subject string, lifetime time.Duration) {
+		assert.Equal(t, subject, c.Subject)
+		assert.Equal(t, []string{interopAudience}, c.Audience)
+		assert.Equal(t, seedIssuer, c.Issuer)
+		assert.Equal(t, seed.KeyID, c.KeyID)
+		assert.False(t, c.IssuedAt.Before(before.Truncate(time.Second)), "iat %v is before the token was signed (%v)", c.IssuedAt, before)
+		assert.False(t, c.IssuedAt.After(after), "iat %v is after the token was signed (%v)", c.IssuedAt, after)
+		assert.Equal(t, lifetime, c.ExpiresAt.Sub(c.IssuedAt))
+		assert.True(t, c.NotBefore.IsZero(), "nbf")
+		assert.Empty(t, c.ID, "jti")
+	}
+	cases := []struct {
+		name  string
+		token string
+		clock time.Duration // the Verifier's clock, ahead of now
+		err   error
+		check func(t *testing.T, c *jwks.Claims)
+	}{
+		{name: "seed token", token: seedRaw, check: func(t *testing.T, c *jwks.Claims) {
+			checkSeedClaims(t, c, "user-1", 5*time.Minute)
+			assert.Nil(t, c.Parameters)
+			assert.Empty(t, c.Extra())
+		}},
+		{name: "parameters and claims", token: claimsRaw, check: func(t *testing.T, c *jwks.Claims) {
+			checkSeedClaims(t, c, "user-2", 5*time.Minute)
+			assert.Equal(t, map[string]any{"org": "acme"}, c.Parameters)
+			assert.Equal(t, map[string]any{"role": "editor"}, c.Extra())
+		}},
+		{name: "wrong audience", token: wrongAudienceRaw, err: jwks.ErrAudience},
+		{name: "other seed key under the kid", token: impostorRaw, err: jwks.ErrSignature},
+		{name: "one-second token within the leeway", token: oneSecondRaw, clock: 30 * time.Second, check: func(t *testing.T, c *jwks.Claims) {
+			checkSeedClaims(t, c, "user-1", time.Second)
+		}},
+		{name: "one-second token expired", token: oneSecondRaw, clock: 70 * time.Second, err: jwks.ErrExpired},
+		{name: "seed token expired", token: seedRaw, clock: 5*time.Minute + 70*time.Second, err: jwks.ErrExpired},
+	}
+	sources := []struct {
+		name string
+		keys jwks.KeySource
+	}{
+		{"ParseKey", local},
+		{"RemoteKeySet", remote},
+	}
+	for _, src := range sources {
+		t.Run(src.name, func(t *testing.T) {
+			for _, tc := range cases {
+				t.Run(tc.name, func(t *testing.T) {
+					v, err := jwks.NewVerifier(src.keys, interopAudience,
+						jwks.WithClock(func() time.Time { return time.Now().Add(tc.clock) }))
+					require.NoError(t, err)
+					c, err := v.Verify(t.Context(), tc.token)
+					if tc.err != nil {
+						assert.ErrorIs(t, err, tc.err)
+						assert.Nil(t, c)
+						return
+					}
+					require.NoError(t, err)
+					tc.check(t, c)
+				})
+			}
 		})
 	}
 }
