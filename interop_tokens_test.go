@@ -404,3 +404,49 @@ func TestSeedTokensVerifyInGo(t *testing.T) {
 		})
 	}
 }
+
+// TestSeedSecretSignsForPowerSync loads a POWERSYNC_PRIVATE_KEY made by the
+// seed's recipe, signs with the Signer, and has PowerSync's checks verify
+// the tokens against a JWKS of the seed's POWERSYNC_PUBLIC_KEY: as the
+// secret spells it, and as NewJWKSHandler serves it.
+func TestSeedSecretSignsForPowerSync(t *testing.T) {
+	t.Parallel()
+	seed := nodejs.SeedKeygen(t)
+	key, err := jwks.ParseKey([]byte(seed.PrivateSecret))
+	require.NoError(t, err)
+	ks, err := jwks.NewKeySet(key)
+	require.NoError(t, err)
+	signer := signerFor(t, ks, interopAudience, jwks.WithIssuer(seedIssuer))
+	tokens := []*jwks.Token{
+		mint(t, signer, "user-1"),
+		mint(t, signer, "user-2", jwks.WithParameters(map[string]any{"org": "acme"})),
+	}
+	want := []map[string]any{
+		{"sub": "user-1", "aud": interopAudience, "iss": seedIssuer, "iat": tokens[0].IssuedAt.Unix(), "exp": tokens[0].ExpiresAt.Unix()},
+		{"sub": "user-2", "aud": interopAudience, "iss": seedIssuer, "iat": tokens[1].IssuedAt.Unix(), "exp": tokens[1].ExpiresAt.Unix(), "parameters": map[string]any{"org": "acme"}},
+	}
+	raw := []string{tokens[0].Raw, tokens[1].Raw}
+
+	pub, err := jwks.ParseKey([]byte(seed.PublicSecret))
+	require.NoError(t, err)
+	served, err := jwks.NewKeySet(nil, pub)
+	require.NoError(t, err)
+	documents := []struct {
+		name string
+		url  string
+	}{
+		{"public secret as is", serveDocument(t, seedJWKS(t, seed.PublicSecret))},
+		{"NewJWKSHandler", serveJWKS(t, served)},
+	}
+	for _, doc := range documents {
+		t.Run(doc.name, func(t *testing.T) {
+			t.Parallel()
+			got := nodejs.VerifyTokens(t, doc.url, []string{interopAudience}, raw...)
+			for i, v := range got {
+				require.True(t, v.OK, "token %d: PowerSync's verification: %s %s", i, v.Code, v.Error)
+				assert.Equal(t, map[string]any{"alg": "RS256", "kid": seed.KeyID, "typ": "JWT"}, v.Header)
+				assert.Equal(t, asJSON(t, want[i]), v.Payload, "token %d: the claims jose returns are those the Signer set", i)
+			}
+		})
+	}
+}
