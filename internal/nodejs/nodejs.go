@@ -94,9 +94,19 @@ func pinnedJose(path string) (string, error) {
 // stderr), or if it runs longer than Timeout.
 func Run(t testing.TB, script string, stdin []byte, args ...string) []byte {
 	t.Helper()
-	node, err := setup()
+	out, err := run(script, stdin, args...)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return out
+}
+
+// run is Run returning its failure, for helpers that run scripts from
+// several goroutines and must fail the test from its own.
+func run(script string, stdin []byte, args ...string) ([]byte, error) {
+	node, err := setup()
+	if err != nil {
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
 	defer cancel()
@@ -108,12 +118,12 @@ func Run(t testing.TB, script string, stdin []byte, args ...string) []byte {
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err = cmd.Run()
 	if ctx.Err() != nil {
-		t.Fatalf("nodejs: interop/%s did not finish within %v; stderr: %s", script, Timeout, strings.TrimSpace(stderr.String()))
+		return nil, fmt.Errorf("nodejs: interop/%s did not finish within %v; stderr: %s", script, Timeout, strings.TrimSpace(stderr.String()))
 	}
 	if err != nil {
-		t.Fatalf("nodejs: interop/%s failed (%v): %s", script, err, strings.TrimSpace(stderr.String()))
+		return nil, fmt.Errorf("nodejs: interop/%s failed (%v): %s", script, err, strings.TrimSpace(stderr.String()))
 	}
-	return stdout.Bytes()
+	return stdout.Bytes(), nil
 }
 
 // RunJSON runs a script as Run does and decodes its standard output, which
@@ -182,6 +192,32 @@ type SignRequest struct {
 // command line.
 func SignToken(t testing.TB, r SignRequest) string {
 	t.Helper()
+	return SignTokens(t, r)[0]
+}
+
+// SignTokens mints a token for each request, as SignToken does, and returns
+// them in order. sign-token.mjs mints one token per run, so the runs are
+// made concurrently: a test needing several tokens waits for about one
+// Node start-up rather than one per token.
+func SignTokens(t testing.TB, reqs ...SignRequest) []string {
+	t.Helper()
+	tokens := make([]string, len(reqs))
+	errs := make([]error, len(reqs))
+	var wg sync.WaitGroup
+	for i, r := range reqs {
+		wg.Go(func() { tokens[i], errs[i] = signToken(r) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("token %d: %v", i, err)
+		}
+	}
+	return tokens
+}
+
+// signToken runs sign-token.mjs for one request.
+func signToken(r SignRequest) (string, error) {
 	args := []string{"--sub", r.Subject, "--aud", r.Audience}
 	if r.Issuer != "" {
 		args = append(args, "--iss", r.Issuer)
@@ -192,15 +228,22 @@ func SignToken(t testing.TB, r SignRequest) string {
 	if r.Claims != nil {
 		claims, err := json.Marshal(r.Claims)
 		if err != nil {
-			t.Fatalf("nodejs: encoding claims: %v", err)
+			return "", fmt.Errorf("nodejs: encoding claims: %w", err)
 		}
 		args = append(args, "--claims", string(claims))
 	}
-	out := RunJSON[struct{ Token string }](t, "sign-token.mjs", []byte(r.Secret), args...)
-	if out.Token == "" {
-		t.Fatal("nodejs: sign-token.mjs printed no token")
+	out, err := run("sign-token.mjs", []byte(r.Secret), args...)
+	if err != nil {
+		return "", err
 	}
-	return out.Token
+	var v struct{ Token string }
+	if err := json.Unmarshal(out, &v); err != nil {
+		return "", fmt.Errorf("nodejs: interop/sign-token.mjs printed something that is not the expected JSON (%w): %.500s", err, out)
+	}
+	if v.Token == "" {
+		return "", errors.New("nodejs: sign-token.mjs printed no token")
+	}
+	return v.Token, nil
 }
 
 // Verification is the verdict of verify-token.mjs on one token.
