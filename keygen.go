@@ -12,7 +12,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -242,24 +241,46 @@ func decodeBase64(data []byte) ([]byte, error) {
 	return out[:n], err
 }
 
-// jwkHeader holds the members of a JWK that are read before its key material.
+// jwkHeader holds the members of a JWK that are read before its key
+// material, by their exact names (as jwx reads the material).
 type jwkHeader struct {
-	Kty    string          `json:"kty"`
-	Alg    *string         `json:"alg"`
-	Kid    *string         `json:"kid"`
-	Use    string          `json:"use"`
-	KeyOps []string        `json:"key_ops"`
-	Crv    string          `json:"crv"`
-	D      json.RawMessage `json:"d"`
-	Keys   json.RawMessage `json:"keys"`
+	Kty    string
+	Alg    *string
+	Kid    *string
+	Use    string
+	KeyOps []string
+	Crv    string
+	D      bool // a private member "d" is present
+	Keys   bool // a "keys" member: a JWK set
+}
+
+// readJWKHeader reads the members of a JWK that ParseKey checks itself.
+func readJWKHeader(data []byte) (jwkHeader, error) {
+	h := jwkHeader{}
+	o, err := decodeObject(data)
+	if err != nil {
+		return h, fmt.Errorf("%w: JWK is %v", ErrKeyFormat, err)
+	}
+	h.D, h.Keys = o.has("d"), o.has("keys")
+	for _, m := range []struct {
+		name string
+		dst  any
+	}{
+		{"kty", &h.Kty}, {"alg", &h.Alg}, {"kid", &h.Kid}, {"use", &h.Use}, {"key_ops", &h.KeyOps}, {"crv", &h.Crv},
+	} {
+		if err := o.get(m.name, m.dst); err != nil {
+			return h, fmt.Errorf("%w: JWK member %v", ErrKeyFormat, err)
+		}
+	}
+	return h, nil
 }
 
 func parseJWK(data []byte, c keyConfig) (*Key, error) {
-	var h jwkHeader
-	if err := json.Unmarshal(data, &h); err != nil {
-		return nil, jsonError("JWK", err)
+	h, err := readJWKHeader(data)
+	if err != nil {
+		return nil, err
 	}
-	if h.Keys != nil {
+	if h.Keys {
 		return nil, fmt.Errorf("%w: a JWK set, not a single JWK", ErrKeyFormat)
 	}
 	spec, err := jwkAlgorithm(&h, c.alg)
@@ -285,7 +306,7 @@ func parseJWK(data []byte, c keyConfig) (*Key, error) {
 	}
 	var raw any
 	if err := parsed.Raw(&raw); err != nil {
-		if len(h.D) > 0 { // jwx checks that d matches x for Ed25519
+		if h.D { // jwx checks that d matches x for Ed25519
 			return nil, fmt.Errorf("%w: %s private JWK members are malformed or do not match its public key", ErrInvalidKey, spec.kty)
 		}
 		return nil, fmt.Errorf("%w: %s JWK members are missing or malformed", ErrKeyFormat, spec.kty)
@@ -294,7 +315,7 @@ func parseJWK(data []byte, c keyConfig) (*Key, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(h.D) > 0 && signer == nil {
+	if h.D && signer == nil {
 		return nil, fmt.Errorf("%w: %s JWK has a private member but no usable private key", ErrInvalidKey, spec.kty)
 	}
 	return newKey(spec, pub, signer, false, c)
@@ -792,20 +813,6 @@ func unsupportedAlgorithm(alg string) error {
 		return fmt.Errorf("%w: no algorithm", ErrUnsupportedAlgorithm)
 	}
 	return fmt.Errorf("%w: %q (supported: RS256, RS384, RS512, ES256, ES384, ES512, EdDSA)", ErrUnsupportedAlgorithm, truncate(alg))
-}
-
-// jsonError describes a JSON syntax error by its position only: the text of
-// an encoding/json error can quote bytes of the input.
-func jsonError(what string, err error) error {
-	var syntax *json.SyntaxError
-	if errors.As(err, &syntax) {
-		return fmt.Errorf("%w: %s is not valid JSON (at byte %d)", ErrKeyFormat, what, syntax.Offset)
-	}
-	var typ *json.UnmarshalTypeError
-	if errors.As(err, &typ) {
-		return fmt.Errorf("%w: %s member %q has the wrong type", ErrKeyFormat, what, typ.Field)
-	}
-	return fmt.Errorf("%w: %s is not valid JSON", ErrKeyFormat, what)
 }
 
 // truncate shortens a value from the input before it goes into an error

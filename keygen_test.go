@@ -347,6 +347,8 @@ func TestParseKeyRefusals(t *testing.T) {
 		{"corrupt JSON", `{"kty":"EC",`, jwks.ErrKeyFormat},
 		{"JSON of the wrong shape", `{"kty":["EC"]}`, jwks.ErrKeyFormat},
 		{"JWK without kty", `{"crv":"P-256"}`, jwks.ErrKeyFormat},
+		{"kty in capitals only", `{"KTY":"EC","crv":"P-256","x":"AA","y":"AA"}`, jwks.ErrKeyFormat},
+		{"oct behind a capitalised EC", strings.Replace(string(mutateJWK(t, es256, false, map[string]any{"KTY": "EC"})), `"kty":"EC"`, `"kty":"oct"`, 1), jwks.ErrUnsupportedAlgorithm},
 		{"JWK set", `{"keys":[` + string(mustPublicJWK(t, es256)) + `]}`, jwks.ErrKeyFormat},
 		{"EC JWK without y", string(mutateJWK(t, es256, false, map[string]any{"y": nil})), jwks.ErrKeyFormat},
 		{"RSA JWK with bad n", string(mutateJWK(t, rs, false, map[string]any{"n": "%%%"})), jwks.ErrKeyFormat},

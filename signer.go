@@ -166,7 +166,8 @@ func WithParameters(params any) SignOption {
 // WithClaim adds a top-level claim, which sync rules read with
 // request.jwt() or auth.parameter(name). It cannot replace the claims the
 // Signer sets ("sub", "aud", "iat", "exp", "iss", "nbf", "jti") nor
-// "parameters" (see WithParameters). Given twice, the last value wins.
+// "parameters" (see WithParameters), in any letter case. Given twice, the
+// last value wins.
 func WithClaim(name string, value any) SignOption {
 	return func(r *signRequest) {
 		if r.claims == nil {
@@ -260,7 +261,9 @@ func (r *signRequest) appendExtra(claims []byte) ([]byte, error) {
 	}
 	names := make([]string, 0, len(r.claims))
 	for name := range r.claims {
-		if slices.Contains(reservedClaims, name) {
+		// Refused in any case: a verifier that matches names without regard
+		// to case (encoding/json does) would read "Sub" as "sub".
+		if slices.ContainsFunc(reservedClaims, func(r string) bool { return strings.EqualFold(r, name) }) {
 			return nil, fmt.Errorf("jwks: claim %q is set by the Signer", name)
 		}
 		if name == "" || !utf8.ValidString(name) {

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Supabase defaults.
@@ -42,6 +44,8 @@ type SupabaseUser struct {
 	AAL         string         // "aal": authenticator assurance level, aal1 or aal2
 	AppMetadata map[string]any // "app_metadata", set by the server only (unlike user_metadata, which users can edit: never authorise on it)
 	Claims      *Claims        // all the claims of the access token
+
+	clientID *string // "client_id", for the OAuth client policy
 }
 
 // SupabaseOption configures NewSupabaseAuthenticator.
@@ -59,6 +63,9 @@ type supabaseConfig struct {
 	userTimeout    time.Duration
 	identity       func(*SupabaseUser, *Identity) error
 	remote         []RemoteOption
+	unverifiedRate rate.Limit
+	unverifiedMax  int
+	now            func() time.Time
 }
 
 // WithSupabaseAPIKey sets the project's anon or publishable key
@@ -78,10 +85,10 @@ func WithSupabaseLegacySecret(secret string) SupabaseOption {
 }
 
 // WithSupabaseStrict makes every request call Supabase's /auth/v1/user with
-// the caller's token, as the seed's getUser() did: the only way to notice a
-// sign-out, a ban or a deleted user before the access token expires, at the
-// cost of a network call (tens of milliseconds) per token. It needs
-// WithSupabaseAPIKey.
+// the caller's token, as the seed's getUser() did, after the token has
+// passed the local checks: the only way to notice a sign-out, a ban or a
+// deleted user before the access token expires, at the cost of a network
+// call (tens of milliseconds) per token. It needs WithSupabaseAPIKey.
 func WithSupabaseStrict() SupabaseOption {
 	return func(c *supabaseConfig) { c.strict = true }
 }
@@ -135,6 +142,23 @@ func WithSupabaseIdentity(f func(u *SupabaseUser, id *Identity) error) SupabaseO
 	return func(c *supabaseConfig) { c.identity = f }
 }
 
+// WithSupabaseUnverifiedRate limits the calls to /auth/v1/user made for
+// HS256 tokens that cannot be verified locally (no legacy secret is
+// configured): at most burst at once, then one every interval, for the
+// whole process (default 20 at once, then 20 a second). Anyone can make up
+// such a token, and each costs Supabase a request from this server's
+// address; beyond the limit the token handler answers 503. Tokens verified
+// locally, strict mode included, are not limited.
+func WithSupabaseUnverifiedRate(every time.Duration, burst int) SupabaseOption {
+	return func(c *supabaseConfig) { c.unverifiedRate, c.unverifiedMax = rate.Every(every), burst }
+}
+
+// WithSupabaseClock sets the clock that access tokens are checked against
+// (default time.Now), for tests.
+func WithSupabaseClock(now func() time.Time) SupabaseOption {
+	return func(c *supabaseConfig) { c.now = now }
+}
+
 // WithSupabaseJWKSOptions passes options to the RemoteKeySet that reads the
 // project's JWKS (refresh interval, staleness, logger, ...).
 func WithSupabaseJWKSOptions(opts ...RemoteOption) SupabaseOption {
@@ -153,8 +177,9 @@ func WithSupabaseJWKSOptions(opts ...RemoteOption) SupabaseOption {
 //   - HS256 tokens (legacy projects) with the legacy JWT secret when it is
 //     configured, and otherwise by calling Supabase's /auth/v1/user.
 //
-// In strict mode (WithSupabaseStrict) every token is checked by
-// /auth/v1/user, whose answer must name the token's subject.
+// In strict mode (WithSupabaseStrict) every token that passes these checks
+// is also checked by /auth/v1/user, whose answer must name the token's
+// subject.
 //
 // Whatever the path, it requires "iss" to be the project's issuer, "aud" to
 // hold "authenticated", a "sub", a "role" among the accepted ones, no
@@ -171,6 +196,10 @@ type SupabaseAuthenticator struct {
 	jwks       *RemoteKeySet
 	verifier   *Verifier // JWKS and, when configured, the legacy secret
 	claims     *Verifier // the same checks, for tokens /auth/v1/user vouches for
+
+	// userCalls limits the /auth/v1/user calls for tokens that were not
+	// verified locally. A rate.Limiter is safe for concurrent use.
+	userCalls *rate.Limiter
 }
 
 // NewSupabaseAuthenticator returns an authenticator for the users of the
@@ -185,6 +214,9 @@ func NewSupabaseAuthenticator(ctx context.Context, projectURL string, opts ...Su
 		allowAnonymous: true,
 		client:         http.DefaultClient,
 		userTimeout:    DefaultSupabaseUserTimeout,
+		unverifiedRate: rate.Every(time.Second / 20),
+		unverifiedMax:  20,
+		now:            time.Now,
 	}
 	for _, opt := range opts {
 		opt(&cfg)
@@ -207,6 +239,10 @@ func NewSupabaseAuthenticator(ctx context.Context, projectURL string, opts ...Su
 		return nil, errors.New("jwks: WithSupabaseHTTPClient(nil)")
 	case cfg.userTimeout <= 0:
 		return nil, errors.New("jwks: the Supabase /user timeout must be positive")
+	case cfg.unverifiedRate <= 0 || cfg.unverifiedMax < 1:
+		return nil, errors.New("jwks: the rate of unverified Supabase tokens needs a positive interval and burst")
+	case cfg.now == nil:
+		return nil, errors.New("jwks: WithSupabaseClock(nil)")
 	}
 	if strings.ContainsAny(cfg.apiKey, " \t\r\n") {
 		return nil, errors.New("jwks: the Supabase API key holds whitespace")
@@ -216,12 +252,12 @@ func NewSupabaseAuthenticator(ctx context.Context, projectURL string, opts ...Su
 	if cfg.issuer != nil {
 		issuer = *cfg.issuer
 	}
-	remoteOpts := append([]RemoteOption{WithRemoteHTTPClient(cfg.client)}, cfg.remote...)
+	remoteOpts := append([]RemoteOption{WithRemoteHTTPClient(cfg.client), WithRemoteClock(cfg.now)}, cfg.remote...)
 	keys, err := NewRemoteKeySet(ctx, projectURL+"/auth/v1/.well-known/jwks.json", remoteOpts...)
 	if err != nil {
 		return nil, err
 	}
-	verifierOpts := []VerifierOption{WithIssuer(issuer)}
+	verifierOpts := []VerifierOption{WithIssuer(issuer), WithClock(cfg.now)}
 	if cfg.legacySecret != "" {
 		verifierOpts = append(verifierOpts, WithHS256Secret([]byte(cfg.legacySecret)))
 	}
@@ -230,7 +266,7 @@ func NewSupabaseAuthenticator(ctx context.Context, projectURL string, opts ...Su
 		return nil, err
 	}
 	verifier.maxLifetime = supabaseMaxLifetime
-	claims, err := NewVerifier(keys, SupabaseAudience, WithIssuer(issuer))
+	claims, err := NewVerifier(keys, SupabaseAudience, WithIssuer(issuer), WithClock(cfg.now))
 	if err != nil {
 		return nil, err
 	}
@@ -243,6 +279,7 @@ func NewSupabaseAuthenticator(ctx context.Context, projectURL string, opts ...Su
 		jwks:       keys,
 		verifier:   verifier,
 		claims:     claims,
+		userCalls:  rate.NewLimiter(cfg.unverifiedRate, cfg.unverifiedMax),
 	}, nil
 }
 
@@ -280,17 +317,25 @@ func (s *SupabaseAuthenticator) User(r *http.Request) (*SupabaseUser, error) {
 		// is signed in.
 		return nil, fmt.Errorf("%w: %w: the bearer is not a user's access token (an API key?)", ErrUnauthenticated, ErrMalformed)
 	}
+	t, err := splitToken(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: Supabase access token: %w", ErrUnauthenticated, err)
+	}
 
-	alg := tokenAlgorithm(raw)
-	remote := s.cfg.strict || (alg == hs256 && s.cfg.legacySecret == "")
+	// Verify locally whatever can be: only an HS256 token without the
+	// legacy secret needs Supabase to vouch for its signature.
+	vouched := t.header.Alg == hs256 && s.cfg.legacySecret == ""
 	var c *Claims
-	if remote {
+	if vouched {
+		if s.cfg.apiKey == "" {
+			return nil, fmt.Errorf("%w: %w: an HS256 Supabase token, and neither the legacy JWT secret nor the API key is configured to check it",
+				ErrUnauthenticated, ErrSignature)
+		}
 		// Check what can be checked before asking Supabase, so that junk
-		// never costs an upstream call; /auth/v1/user then vouches for the
-		// signature.
-		c, err = s.claims.checkUnverified(raw)
+		// never costs an upstream call.
+		c, err = s.claims.checkUnverified(t)
 	} else {
-		c, err = s.verifier.Verify(ctx, raw)
+		c, err = s.verifier.verify(ctx, t)
 	}
 	if err != nil {
 		if errors.Is(err, ErrUnavailable) {
@@ -298,58 +343,41 @@ func (s *SupabaseAuthenticator) User(r *http.Request) (*SupabaseUser, error) {
 		}
 		return nil, fmt.Errorf("%w: Supabase access token: %w", ErrUnauthenticated, err)
 	}
-
 	u, err := supabaseUserOf(c)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.policy(u); err != nil {
-		return nil, err
-	}
-	if remote {
-		if s.cfg.apiKey == "" {
-			return nil, errors.New("jwks: an HS256 Supabase token needs the legacy JWT secret or the API key to be configured")
+	if vouched || s.cfg.strict {
+		if vouched && !s.userCalls.Allow() {
+			return nil, fmt.Errorf("%w: too many Supabase /auth/v1/user calls for unverified tokens", ErrUnavailable)
 		}
 		if err := s.confirm(ctx, raw, u); err != nil {
 			return nil, err
 		}
-		if u.IsAnonymous && !s.cfg.allowAnonymous { // /user may know better than the token
-			return nil, fmt.Errorf("%w: anonymous Supabase users may not sync", ErrForbidden)
-		}
+	}
+	if err := s.policy(u); err != nil {
+		return nil, err
 	}
 	return u, nil
 }
 
-// supabaseClaims are the Supabase-specific claims of an access token.
-type supabaseClaims struct {
-	Role        string         `json:"role"`
-	IsAnonymous bool           `json:"is_anonymous"`
-	ClientID    string         `json:"client_id"`
-	SessionID   string         `json:"session_id"`
-	Email       string         `json:"email"`
-	Phone       string         `json:"phone"`
-	AAL         string         `json:"aal"`
-	AppMetadata map[string]any `json:"app_metadata"`
-}
-
-// supabaseUserOf reads the user from the claims of an access token. The
-// client ID is kept in the Claims for the policy check.
+// supabaseUserOf reads the user from the claims of an access token, by the
+// claims' exact names.
 func supabaseUserOf(c *Claims) (*SupabaseUser, error) {
-	var sc supabaseClaims
-	if err := c.Decode(&sc); err != nil {
-		return nil, fmt.Errorf("%w: %w: a Supabase claim has the wrong type", ErrUnauthenticated, ErrMalformed)
+	u := &SupabaseUser{ID: c.Subject, Claims: c}
+	for _, m := range []struct {
+		name string
+		dst  any
+	}{
+		{"role", &u.Role}, {"is_anonymous", &u.IsAnonymous}, {"session_id", &u.SessionID},
+		{"email", &u.Email}, {"phone", &u.Phone}, {"aal", &u.AAL}, {"app_metadata", &u.AppMetadata},
+		{"client_id", &u.clientID},
+	} {
+		if err := c.members.get(m.name, m.dst); err != nil {
+			return nil, fmt.Errorf("%w: %w: Supabase claim %v", ErrUnauthenticated, ErrMalformed, err)
+		}
 	}
-	return &SupabaseUser{
-		ID:          c.Subject,
-		Role:        sc.Role,
-		Email:       sc.Email,
-		Phone:       sc.Phone,
-		IsAnonymous: sc.IsAnonymous,
-		SessionID:   sc.SessionID,
-		AAL:         sc.AAL,
-		AppMetadata: sc.AppMetadata,
-		Claims:      c,
-	}, nil
+	return u, nil
 }
 
 // policy applies the role, OAuth client and anonymous-user rules.
@@ -360,14 +388,8 @@ func (s *SupabaseAuthenticator) policy(u *SupabaseUser) error {
 	if !slices.Contains(s.cfg.roles, u.Role) {
 		return fmt.Errorf("%w: Supabase role %q is not accepted", ErrForbidden, truncate(u.Role))
 	}
-	var oauth struct {
-		ClientID *string `json:"client_id"`
-	}
-	if err := u.Claims.Decode(&oauth); err != nil {
-		return fmt.Errorf("%w: %w: client_id", ErrUnauthenticated, ErrMalformed)
-	}
-	if oauth.ClientID != nil && !slices.Contains(s.cfg.clients, "*") && !slices.Contains(s.cfg.clients, *oauth.ClientID) {
-		return fmt.Errorf("%w: the token was issued to OAuth client %q", ErrForbidden, truncate(*oauth.ClientID))
+	if id := u.clientID; id != nil && !slices.Contains(s.cfg.clients, "*") && !slices.Contains(s.cfg.clients, *id) {
+		return fmt.Errorf("%w: the token was issued to OAuth client %q", ErrForbidden, truncate(*id))
 	}
 	if u.IsAnonymous && !s.cfg.allowAnonymous {
 		return fmt.Errorf("%w: anonymous Supabase users may not sync", ErrForbidden)

@@ -2,6 +2,8 @@ package jwks_test
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -382,6 +384,73 @@ func TestSupabaseHS256WithoutSecretOrKey(t *testing.T) {
 	sb := supabasetest.New(t, supabasetest.WithoutSigningKeys())
 	a := newSupabase(t, sb)
 	rec, logs := authenticate(t, a, sb.Token(sb.NewUser()))
-	requireJSONError(t, rec.Result(), http.StatusInternalServerError, "server_error")
-	assert.Contains(t, logs, "needs the legacy JWT secret or the API key")
+	requireJSONError(t, rec.Result(), http.StatusUnauthorized, "invalid_token")
+	assert.Contains(t, logs, "neither the legacy JWT secret nor the API key is configured")
+	assert.Zero(t, sb.UserRequests())
+}
+
+// forgeHS256 makes an HS256 token with the claims of a good access token of
+// sb, signed with a secret that is not the project's.
+func forgeHS256(t testing.TB, sb *supabasetest.Server, changes map[string]any) string {
+	t.Helper()
+	now := time.Now().Unix()
+	claims := map[string]any{
+		"iss": sb.Issuer(), "sub": "9a1c1d3e-8b9f-4f5e-a1b2-c3d4e5f60718", "aud": "authenticated",
+		"role": "authenticated", "iat": now, "exp": now + 3600, "session_id": "s",
+	}
+	for k, v := range changes {
+		claims[k] = v
+	}
+	input := b64(toJSON(t, map[string]any{"alg": "HS256", "typ": "JWT"})) + "." + b64(toJSON(t, claims))
+	mac := hmac.New(sha256.New, []byte("not-the-project-secret-not-the-project-secret"))
+	mac.Write([]byte(input))
+	return input + "." + b64(mac.Sum(nil))
+}
+
+func TestSupabaseForgedTokens(t *testing.T) {
+	t.Run("forged HS256 is refused by /user, as 401 whatever its claims", func(t *testing.T) {
+		sb := supabasetest.New(t)
+		a := newSupabase(t, sb, jwks.WithSupabaseAPIKey(sb.AnonKey()))
+		for _, changes := range []map[string]any{nil, {"role": "service_role"}, {"is_anonymous": true}, {"client_id": "c"}} {
+			rec, _ := authenticate(t, a, forgeHS256(t, sb, changes))
+			requireJSONError(t, rec.Result(), http.StatusUnauthorized, "invalid_token")
+		}
+		assert.Equal(t, 4, sb.UserRequests())
+	})
+	t.Run("forged HS256 calls to /user are rate-limited", func(t *testing.T) {
+		sb := supabasetest.New(t)
+		a := newSupabase(t, sb, jwks.WithSupabaseAPIKey(sb.AnonKey()), jwks.WithSupabaseUnverifiedRate(time.Hour, 3))
+		statuses := map[int]int{}
+		for range 10 {
+			rec, _ := authenticate(t, a, forgeHS256(t, sb, nil))
+			statuses[rec.Code]++
+		}
+		assert.Equal(t, map[int]int{401: 3, 503: 7}, statuses)
+		assert.Equal(t, 3, sb.UserRequests(), "no more upstream calls than the limit")
+
+		rec, _ := authenticate(t, a, sb.Token(sb.NewUser()))
+		assert.Equal(t, http.StatusOK, rec.Code, "locally verified tokens are not limited")
+	})
+	t.Run("strict mode verifies locally before calling /user", func(t *testing.T) {
+		sb := supabasetest.New(t)
+		a := newSupabase(t, sb, jwks.WithSupabaseStrict(), jwks.WithSupabaseAPIKey(sb.AnonKey()))
+		alice := sb.NewUser()
+		for _, tok := range []string{sb.Token(alice, supabasetest.SignedByUnknownKey()), sb.Token(alice, supabasetest.Expired()), sb.AnonKey()} {
+			rec, _ := authenticate(t, a, tok)
+			requireJSONError(t, rec.Result(), http.StatusUnauthorized, "invalid_token")
+		}
+		assert.Zero(t, sb.UserRequests(), "tokens refused locally never reach Supabase")
+		rec, _ := authenticate(t, a, sb.Token(alice))
+		require.Equal(t, http.StatusOK, rec.Code)
+		assert.Equal(t, 1, sb.UserRequests())
+	})
+}
+
+func TestSupabaseClock(t *testing.T) {
+	sb := supabasetest.New(t)
+	later := func() time.Time { return time.Now().Add(2 * time.Hour) }
+	a := newSupabase(t, sb, jwks.WithSupabaseClock(later))
+	rec, _ := authenticate(t, a, sb.Token(sb.NewUser()))
+	requireJSONError(t, rec.Result(), http.StatusUnauthorized, "invalid_token")
+	assert.Contains(t, rec.Header().Get("WWW-Authenticate"), "expired")
 }

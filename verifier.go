@@ -127,46 +127,85 @@ type Claims struct {
 	Parameters map[string]any // "parameters" (PowerSync's token_parameters), nil when absent
 	KeyID      string         // the "kid" of the header, empty for an HS256 token without one
 
-	raw []byte // the claims JSON
+	raw     []byte     // the claims JSON
+	members jsonObject // the claims by their exact names
 }
 
 // Decode decodes the whole claim set into v, a pointer to a struct or a map,
 // with encoding/json: the way to read claims other than the registered ones.
+// Mind that encoding/json matches struct fields without regard to case,
+// where PowerSync does not: decode into a map to see the exact names.
+// Claims that did not come from Verify have nothing to decode.
 func (c *Claims) Decode(v any) error {
+	if c.raw == nil {
+		return errors.New("jwks: these claims were not decoded from a token")
+	}
 	return json.Unmarshal(c.raw, v)
 }
 
 // Extra returns the claims other than "sub", "aud", "iss", "iat", "exp",
-// "nbf", "jti" and "parameters", decoded anew on each call.
+// "nbf", "jti" and "parameters", by their exact names, decoded anew on each
+// call.
 func (c *Claims) Extra() map[string]any {
-	var all map[string]any
-	if json.Unmarshal(c.raw, &all) != nil {
-		return nil
+	extra := make(map[string]any)
+	for name, raw := range c.members {
+		if slices.Contains(reservedClaims, name) {
+			continue
+		}
+		var v any
+		if json.Unmarshal(raw, &v) == nil {
+			extra[name] = v
+		}
 	}
-	for _, name := range reservedClaims {
-		delete(all, name)
-	}
-	return all
+	return extra
 }
 
 // jwsHeader is the protected header of a token, as far as it is read.
 type jwsHeader struct {
-	Alg  string          `json:"alg"`
-	Kid  *string         `json:"kid"`
-	Crit json.RawMessage `json:"crit"`
+	Alg  string
+	Kid  *string
+	Crit bool // a "crit" member is present
 }
 
-// tokenClaims is the claims of a token, decoded once. Pointers tell absent
-// claims from zero ones; a claim of the wrong type fails the decoding.
+// readHeader reads the header members by their exact names.
+func readHeader(o jsonObject) (jwsHeader, error) {
+	h := jwsHeader{Crit: o.has("crit")}
+	if err := o.get("alg", &h.Alg); err != nil {
+		return h, err
+	}
+	return h, o.get("kid", &h.Kid)
+}
+
+// tokenClaims is the registered claims of a token. Pointers tell absent (or
+// null) claims from zero ones.
 type tokenClaims struct {
-	Sub        *string         `json:"sub"`
-	Aud        json.RawMessage `json:"aud"`
-	Iss        *string         `json:"iss"`
-	Iat        *float64        `json:"iat"`
-	Exp        *float64        `json:"exp"`
-	Nbf        *float64        `json:"nbf"`
-	Jti        *string         `json:"jti"`
-	Parameters json.RawMessage `json:"parameters"`
+	Sub        *string
+	Aud        json.RawMessage
+	Iss        *string
+	Iat        *float64
+	Exp        *float64
+	Nbf        *float64
+	Jti        *string
+	Parameters json.RawMessage
+}
+
+// readClaims reads the registered claims by their exact names; a claim of
+// the wrong type is an error.
+func readClaims(o jsonObject) (tokenClaims, error) {
+	var tc tokenClaims
+	for _, m := range []struct {
+		name string
+		dst  any
+	}{
+		{"sub", &tc.Sub}, {"iss", &tc.Iss}, {"jti", &tc.Jti},
+		{"iat", &tc.Iat}, {"exp", &tc.Exp}, {"nbf", &tc.Nbf},
+	} {
+		if err := o.get(m.name, m.dst); err != nil {
+			return tc, err
+		}
+	}
+	tc.Aud, tc.Parameters = o["aud"], o["parameters"]
+	return tc, nil
 }
 
 // Verify checks raw and returns its claims. It refuses, with an error that
@@ -191,6 +230,11 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	if err != nil {
 		return nil, err
 	}
+	return v.verify(ctx, t)
+}
+
+// verify is Verify of a token already taken apart.
+func (v *Verifier) verify(ctx context.Context, t *splitJWS) (*Claims, error) {
 	h := &t.header
 	if !slices.Contains(v.algorithms, Algorithm(h.Alg)) {
 		return nil, fmt.Errorf("%w: algorithm %q not allowed", ErrSignature, truncate(h.Alg))
@@ -217,6 +261,9 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 			}
 			return nil, err
 		}
+		if key == nil || key.spec == nil { // a KeySource of the caller's that broke its contract
+			return nil, fmt.Errorf("%w: the key source returned no key for kid %q", ErrUnknownKey, truncate(*h.Kid))
+		}
 		if key.spec.alg != Algorithm(h.Alg) {
 			return nil, fmt.Errorf("%w: token alg %s, key %s is %s", ErrSignature, h.Alg, key.kid, key.spec.alg)
 		}
@@ -227,14 +274,10 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	return v.decodeClaims(t)
 }
 
-// checkUnverified decodes and checks the header and claims of raw as Verify
-// does, but not its signature: for tokens whose signature another party
-// vouches for (Supabase's /auth/v1/user), checked before asking it.
-func (v *Verifier) checkUnverified(raw string) (*Claims, error) {
-	t, err := splitToken(raw)
-	if err != nil {
-		return nil, err
-	}
+// checkUnverified decodes and checks the claims of a token as Verify does,
+// but not its signature: for tokens whose signature another party vouches
+// for (Supabase's /auth/v1/user), checked before asking it.
+func (v *Verifier) checkUnverified(t *splitJWS) (*Claims, error) {
 	return v.decodeClaims(t)
 }
 
@@ -259,23 +302,17 @@ func splitToken(raw string) (*splitJWS, error) {
 		return nil, fmt.Errorf("%w: not a compact JWS of three parts", ErrMalformed)
 	}
 	t := &splitJWS{signingInput: raw[:len(headerB64)+1+len(claimsB64)], claims: claimsB64, signature: sigB64}
-	if err := decodeSegment(headerB64, &t.header); err != nil {
+	_, o, err := decodeSegment(headerB64)
+	if err == nil {
+		t.header, err = readHeader(o)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("%w: header: %v", ErrMalformed, err)
 	}
-	if t.header.Crit != nil {
+	if t.header.Crit {
 		return nil, fmt.Errorf("%w: header has critical extensions", ErrMalformed)
 	}
 	return t, nil
-}
-
-// tokenAlgorithm returns the "alg" of a token's header, unverified, or ""
-// when the token is not a JWS with a readable header.
-func tokenAlgorithm(raw string) string {
-	t, err := splitToken(raw)
-	if err != nil {
-		return ""
-	}
-	return t.header.Alg
 }
 
 // decodeClaims decodes the claims of a token and checks them.
@@ -284,9 +321,13 @@ func (v *Verifier) decodeClaims(t *splitJWS) (*Claims, error) {
 	if t.header.Kid != nil {
 		c.KeyID = *t.header.Kid
 	}
-	var tc tokenClaims
 	var err error
-	if c.raw, err = decodeSegmentRaw(t.claims, &tc); err != nil {
+	var tc tokenClaims
+	c.raw, c.members, err = decodeSegment(t.claims)
+	if err == nil {
+		tc, err = readClaims(c.members)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("%w: claims: %v", ErrMalformed, err)
 	}
 	if err := v.checkClaims(&tc, c); err != nil {
@@ -393,27 +434,12 @@ func decodeAudience(raw json.RawMessage) ([]string, error) {
 	return list, nil
 }
 
-// decodeSegment decodes a base64url segment holding a JSON object into v.
-func decodeSegment(seg string, v any) error {
-	_, err := decodeSegmentRaw(seg, v)
-	return err
-}
-
-// decodeSegmentRaw is decodeSegment that also returns the JSON.
-func decodeSegmentRaw(seg string, v any) ([]byte, error) {
+// decodeSegment decodes a base64url segment holding a JSON object.
+func decodeSegment(seg string) ([]byte, jsonObject, error) {
 	b, err := base64.RawURLEncoding.DecodeString(seg)
 	if err != nil {
-		return nil, errors.New("not base64url")
+		return nil, nil, errors.New("not base64url")
 	}
-	if trimmed := bytes.TrimLeft(b, " \t\r\n"); len(trimmed) == 0 || trimmed[0] != '{' {
-		return nil, errors.New("not a JSON object")
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		var typ *json.UnmarshalTypeError
-		if errors.As(err, &typ) {
-			return nil, fmt.Errorf("%q has the wrong type", typ.Field)
-		}
-		return nil, errors.New("not valid JSON")
-	}
-	return b, nil
+	o, err := decodeObject(b)
+	return b, o, err
 }

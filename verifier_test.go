@@ -180,6 +180,12 @@ func TestVerifierRefusesWhatPowerSyncRefuses(t *testing.T) {
 		{"flipped signature bit", parts[0] + "." + parts[1] + "." + flipped, []error{jwks.ErrSignature}},
 		{"DER ECDSA signature", parts[0] + "." + parts[1] + "." + b64(der), []error{jwks.ErrSignature}},
 
+		// Names are exact, as in PowerSync: "SUB" is not "sub".
+		{"header names in capitals", forge(t, es, map[string]any{"alg": nil, "kid": nil, "ALG": "ES256", "KID": es.KeyID()}, goodClaims(nil)), []error{jwks.ErrSignature}},
+		{"sub in capitals", forge(t, es, nil, goodClaims(map[string]any{"sub": nil, "SUB": "admin"})), []error{jwks.ErrMissingClaim}},
+		{"aud in another case", forge(t, es, nil, goodClaims(map[string]any{"aud": nil, "Aud": testAudience})), []error{jwks.ErrMissingClaim, jwks.ErrAudience}},
+		{"exp in capitals", forge(t, es, nil, goodClaims(map[string]any{"exp": nil, "EXP": now + 60})), []error{jwks.ErrMissingClaim}},
+
 		// Claims.
 		{"no sub", forge(t, es, nil, goodClaims(map[string]any{"sub": nil})), []error{jwks.ErrMissingClaim}},
 		{"empty sub", forge(t, es, nil, goodClaims(map[string]any{"sub": ""})), []error{jwks.ErrMissingClaim}},
@@ -407,5 +413,29 @@ func TestSignerVerifierRoundTrip(t *testing.T) {
 			require.NoError(t, c.Decode(&claims))
 			assert.Equal(t, `"iss"`, string(claims["iss"]))
 		})
+	}
+}
+
+// TestVerifierReadsExactNames: claims whose names differ from the registered
+// ones only in case are other claims, as PowerSync's jose sees them; they
+// neither replace nor shadow the registered ones.
+func TestVerifierReadsExactNames(t *testing.T) {
+	v, keys := conformanceVerifier(t)
+	tok := forge(t, keys[jwks.ES256], map[string]any{"ALG": "none", "Kid": "other"}, goodClaims(map[string]any{
+		"Sub": "admin", "AUD": "https://internal.example", "Exp": verifyNow.Unix() + 86400*365, "Parameters": "x",
+	}))
+	c, err := v.Verify(context.Background(), tok)
+	require.NoError(t, err)
+	assert.Equal(t, "user-1", c.Subject)
+	assert.Equal(t, []string{testAudience}, c.Audience)
+	assert.Equal(t, time.Unix(verifyNow.Unix()+290, 0), c.ExpiresAt)
+	assert.Nil(t, c.Parameters)
+	assert.Equal(t, "admin", c.Extra()["Sub"], "other claims keep their exact names")
+
+	// The Signer refuses such names: another verifier might fold them.
+	s := newSigner(t, keys[jwks.ES256])
+	for _, name := range []string{"Sub", "AUD", "Exp", "PARAMETERS", "jTi"} {
+		_, err := s.Sign(context.Background(), "u", jwks.WithClaim(name, "x"))
+		require.ErrorContains(t, err, "is set by the Signer", name)
 	}
 }
