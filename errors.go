@@ -2,10 +2,11 @@ package jwks
 
 import "errors"
 
-// Errors about keys. Every error returned by GenerateKey, ParseKey,
-// NewExternalKey, NewKeySet and the Key encoders wraps one of these, so callers
-// can tell the reasons apart with errors.Is. The messages name the reason and
-// never contain key material.
+// Errors about keys. The errors of ParseKey, GenerateKey, NewExternalKey,
+// NewKeySet and the Key encoders wrap one of these when the key or its
+// options are at fault (a failure of the system's randomness does not), so
+// callers can tell the reasons apart with errors.Is. The messages name the
+// reason and never contain key material.
 var (
 	// ErrKeyFormat: the input is not a key in any accepted encoding: empty,
 	// corrupt base64, JSON or PEM, or a PEM block of an unknown type.
@@ -25,7 +26,8 @@ var (
 
 	// ErrInvalidKey: the key decodes but is not a valid key: an EC point
 	// that is not on its curve, a private half that does not match its public
-	// half, a malformed modulus, an invalid key ID.
+	// half, a malformed modulus, an invalid key ID; or key options that
+	// contradict each other.
 	ErrInvalidKey = errors.New("jwks: invalid key")
 
 	// ErrPublicKey: a public key was given where a signing key is required.

@@ -66,13 +66,15 @@ func ExampleNewKeySet() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	fmt.Println("signs:", ks.SigningKey().KeyID())
 	for _, k := range ks.Keys() {
-		fmt.Println(k.KeyID(), k.CanSign())
+		fmt.Println("published:", k.KeyID())
 	}
 	fmt.Println(strings.Contains(string(ks.JWKS()), `"d"`))
 	// Output:
-	// key-2 true
-	// key-1 false
+	// signs: key-2
+	// published: key-2
+	// published: key-1
 	// false
 }
 

@@ -5,8 +5,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -137,6 +140,8 @@ func writeError(w http.ResponseWriter, status int, code, description string) {
 }
 
 // An Identity is who a token is for, as an Authenticator established it.
+// Each Authenticate call returns an Identity of its own, maps included, that
+// the caller may change.
 type Identity struct {
 	// Subject is the token's "sub": the user ID that sync rules see.
 	Subject string
@@ -183,9 +188,15 @@ func WithPowerSyncURL(url string) TokenHandlerOption {
 }
 
 // WithLogger sets where the handler logs why requests failed (default
-// slog.Default()). Tokens, keys and credentials are never logged.
+// slog.Default(); nil discards). Tokens, keys and credentials are never
+// logged.
 func WithLogger(logger *slog.Logger) TokenHandlerOption {
-	return func(h *tokenHandler) { h.logger = logger }
+	return func(h *tokenHandler) {
+		if logger == nil {
+			logger = slog.New(slog.DiscardHandler)
+		}
+		h.logger = logger
+	}
 }
 
 // WithCORS allows browsers on the given origins (scheme://host[:port], or
@@ -245,18 +256,20 @@ type tokenResponse struct {
 // rate-limited, 503 when an upstream cannot be reached, 500 otherwise. The
 // reason goes to the log (see WithLogger), never to the client.
 //
-// It panics if s or a is nil.
+// It panics if s or a is nil, or an option is invalid (an empty
+// powersync_url, a body limit under 1, a CORS origin that is not
+// scheme://host[:port] or "*"): configuration errors show at start-up.
 func NewTokenHandler(s *Signer, a Authenticator, opts ...TokenHandlerOption) http.Handler {
 	if s == nil || a == nil {
 		panic("jwks: NewTokenHandler with a nil Signer or Authenticator")
 	}
-	h := &tokenHandler{signer: s, auth: a, powersyncURL: s.Audience(), maxBody: DefaultMaxBodyBytes}
+	h := &tokenHandler{signer: s, auth: a, powersyncURL: s.Audience(), maxBody: DefaultMaxBodyBytes, logger: slog.Default()}
 	for _, opt := range opts {
 		opt(h)
 	}
 	h.powersyncURL = strings.TrimRight(h.powersyncURL, "/")
-	if h.logger == nil {
-		h.logger = slog.Default()
+	if err := h.check(); err != nil {
+		panic(err)
 	}
 	h.allow = []string{"GET, POST"}
 	if len(h.origins) > 0 {
@@ -334,6 +347,26 @@ func (h *tokenHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr["X-Content-Type-Options"] = headerNoSniff
 	w.WriteHeader(http.StatusOK)
 	w.Write(append(body, '\n')) //nolint:errcheck // the client went away; nothing to do
+}
+
+// check refuses options no request could be served with.
+func (h *tokenHandler) check() error {
+	if h.powersyncURL == "" {
+		return errors.New("jwks: NewTokenHandler with an empty powersync_url")
+	}
+	if h.maxBody < 1 {
+		return errors.New("jwks: NewTokenHandler with a body limit under 1 byte")
+	}
+	for _, o := range h.origins {
+		if o == "*" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.User != nil {
+			return fmt.Errorf("jwks: CORS origin %q is not scheme://host[:port] or *", o)
+		}
+	}
+	return nil
 }
 
 // refuse answers a request whose caller gets no token, and logs why.
@@ -433,6 +466,7 @@ func WithSubjectFunc(f func(r *http.Request) (string, error)) AnonymousOption {
 // such as {"anonymous": true}, which sync rules read as
 // token_parameters.anonymous.
 func WithAnonymousParameters(params map[string]any) AnonymousOption {
+	params = maps.Clone(params)
 	return func(a *anonymous) { a.params = params }
 }
 
@@ -458,7 +492,7 @@ func (a *anonymous) Authenticate(r *http.Request) (*Identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Identity{Subject: sub, Parameters: a.params}, nil
+	return &Identity{Subject: sub, Parameters: maps.Clone(a.params)}, nil
 }
 
 // uniqueSubject returns "anon-" and a random (version 4) UUID.

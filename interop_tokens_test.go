@@ -120,7 +120,7 @@ func TestSignerTokensVerifyInPowerSync(t *testing.T) {
 		{
 			// PowerSync accepts the token on the second element.
 			name: "several audiences", subject: "user-1", audience: staging,
-			opts:     []jwks.SignerOption{jwks.WithAudience(interopAudience, "https://other.example")},
+			opts:     []jwks.SignerOption{jwks.WithExtraAudiences(interopAudience, "https://other.example")},
 			aud:      []string{staging, interopAudience, "https://other.example"},
 			lifetime: jwks.DefaultLifetime,
 		},

@@ -132,7 +132,7 @@ func checkDocument(doc []byte, keys []*Key) error {
 	for i, raw := range set.Keys {
 		k, err := ParseKey(raw)
 		if err != nil {
-			return fmt.Errorf("published key %s does not read back: %w", keys[i].kid, err)
+			return fmt.Errorf("jwks: published key %s does not read back: %w", keys[i].kid, err)
 		}
 		if k.CanSign() || !k.Equal(keys[i]) {
 			return fmt.Errorf("%w: published key %s does not read back", ErrInvalidKey, keys[i].kid)
@@ -147,9 +147,15 @@ func (ks *KeySet) load() *keySetSnapshot { return ks.snap.Load() }
 // only verifies.
 func (ks *KeySet) SigningKey() *Key { return ks.load().signing }
 
-// Keys returns the published keys, signing key first, in a new slice.
+// Keys returns the published keys, signing key first, without their private
+// halves, in a new slice. SigningKey returns the signing key whole.
 func (ks *KeySet) Keys() []*Key {
-	return append([]*Key(nil), ks.load().keys...)
+	keys := ks.load().keys
+	out := make([]*Key, len(keys))
+	for i, k := range keys {
+		out[i] = k.PublicOnly()
+	}
+	return out
 }
 
 // Key returns the published key with the given key ID, without its private

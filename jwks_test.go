@@ -55,7 +55,11 @@ func TestNewKeySetPublishesPublicMembersOnly(t *testing.T) {
 		assert.False(t, got.CanSign(), "Key returns public halves")
 	}
 	assert.Same(t, all[3], ks.SigningKey())
-	assert.Len(t, ks.Keys(), len(all))
+	require.Len(t, ks.Keys(), len(all))
+	for i, k := range ks.Keys() {
+		assert.False(t, k.CanSign(), "Keys returns public halves")
+		assert.Equal(t, keys[i]["kid"], k.KeyID(), "in document order")
+	}
 }
 
 func TestNewKeySetRules(t *testing.T) {

@@ -151,8 +151,12 @@ func writeAuthError(w http.ResponseWriter, err error) {
 }
 
 // writeProblem writes the JSON error of p, with the RFC 6750 challenge of a
-// 401: a bare "Bearer" when no credentials came, the error otherwise.
+// 401 (a bare "Bearer" when no credentials came, the error otherwise), and a
+// short Retry-After on a 503.
 func writeProblem(w http.ResponseWriter, p authProblem) {
+	if p.status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "5")
+	}
 	if p.status == http.StatusUnauthorized {
 		challenge := "Bearer"
 		if p != problemNoCredentials {

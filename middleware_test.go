@@ -101,6 +101,18 @@ func TestMiddleware(t *testing.T) {
 	}
 }
 
+// brokenKeys is a key source that breaks its contract: no key, no error.
+type brokenKeys struct{}
+
+func (brokenKeys) LookupKey(context.Context, string) (*jwks.Key, error) { return nil, nil }
+
+func TestVerifierSurvivesABrokenKeySource(t *testing.T) {
+	v, err := jwks.NewVerifier(brokenKeys{}, testAudience)
+	require.NoError(t, err)
+	_, err = v.Verify(context.Background(), forge(t, testKey(t, jwks.ES256), nil, goodClaims(nil)))
+	require.ErrorIs(t, err, jwks.ErrUnknownKey)
+}
+
 func TestClaimsContext(t *testing.T) {
 	_, ok := jwks.ClaimsFromContext(context.Background())
 	assert.False(t, ok)
@@ -110,4 +122,5 @@ func TestClaimsContext(t *testing.T) {
 	assert.Same(t, c, got)
 	_, ok = jwks.ClaimsFromContext(jwks.ContextWithClaims(context.Background(), nil))
 	assert.False(t, ok)
+	require.ErrorContains(t, c.Decode(&map[string]any{}), "not decoded from a token")
 }

@@ -31,12 +31,12 @@ type sharedOption struct {
 func (o sharedOption) applySigner(s *Signer)     { o.signer(s) }
 func (o sharedOption) applyVerifier(v *Verifier) { o.verifier(v) }
 
-// WithAudience adds audiences to the one given to NewSigner or NewVerifier.
-// A Signer then writes "aud" as an array of all of them (PowerSync accepts a
-// token when any element is one of its audiences); a Verifier accepts a
-// token whose "aud" holds any of them. Audiences are compared byte for byte:
+// WithExtraAudiences adds audiences to the one given to NewSigner or
+// NewVerifier. A Signer then writes "aud" as an array of all of them
+// (PowerSync accepts a token when any element is one of its audiences); a
+// Verifier accepts a token whose "aud" holds any of them. Audiences are compared byte for byte:
 // "https://x.example" and "https://x.example/" are different audiences.
-func WithAudience(more ...string) Option {
+func WithExtraAudiences(more ...string) Option {
 	return sharedOption{
 		signer:   func(s *Signer) { s.audiences = append(s.audiences, more...) },
 		verifier: func(v *Verifier) { v.audiences = append(v.audiences, more...) },

@@ -11,18 +11,26 @@ import (
 	"golang.org/x/time/rate"
 )
 
+// DefaultMaxClients is how many clients a RateLimiter tracks at most.
+const DefaultMaxClients = 100_000
+
 // A RateLimiter limits how often each client may call a handler: one request
 // every interval on average, with bursts of up to burst requests. Clients
-// are told apart by their IP address (IPv6 addresses by their /64 network,
-// which one host usually owns whole), or by a key of the caller's.
+// are told apart by their IP address (IPv6 addresses by their /56 network,
+// what an ISP usually hands one customer), or by a key of the caller's.
 //
-// A RateLimiter is safe for concurrent use; its memory is bounded by the
-// clients seen within the time their bucket takes to fill up again.
+// A RateLimiter is safe for concurrent use. It forgets a client once its
+// bucket has filled up again, and tracks at most DefaultMaxClients clients
+// (see WithMaxClients): beyond that, a new client replaces one picked at
+// random, so memory stays bounded when many addresses call at once.
 type RateLimiter struct {
-	every   time.Duration
-	burst   int
-	key     func(*http.Request) string
-	proxies []netip.Prefix
+	every      time.Duration
+	burst      int
+	key        func(*http.Request) string
+	proxies    []netip.Prefix
+	ipv6Bits   int
+	maxClients int
+	now        func() time.Time
 
 	mu        sync.Mutex // guards clients and lastSweep
 	clients   map[string]*clientBucket
@@ -46,6 +54,24 @@ func WithTrustedProxies(proxies ...netip.Prefix) RateLimitOption {
 	return func(l *RateLimiter) { l.proxies = append(l.proxies, proxies...) }
 }
 
+// WithIPv6Prefix sets how many leading bits of an IPv6 address name a
+// client (default 56; 64 for one host's network, 128 for one address).
+func WithIPv6Prefix(bits int) RateLimitOption {
+	return func(l *RateLimiter) { l.ipv6Bits = bits }
+}
+
+// WithMaxClients sets how many clients the limiter tracks at most (default
+// DefaultMaxClients).
+func WithMaxClients(n int) RateLimitOption {
+	return func(l *RateLimiter) { l.maxClients = n }
+}
+
+// WithRateLimitClock sets the clock of the limiter (default time.Now), for
+// tests.
+func WithRateLimitClock(now func() time.Time) RateLimitOption {
+	return func(l *RateLimiter) { l.now = now }
+}
+
 // WithClientKey keys clients by the given function instead of their address,
 // such as by an API key or a user ID. Requests with the same key share a
 // bucket.
@@ -56,7 +82,10 @@ func WithClientKey(key func(*http.Request) string) RateLimitOption {
 // NewRateLimiter returns a limiter that lets each client make one request
 // every interval, and bursts of up to burst requests.
 func NewRateLimiter(every time.Duration, burst int, opts ...RateLimitOption) (*RateLimiter, error) {
-	l := &RateLimiter{every: every, burst: burst, clients: make(map[string]*clientBucket)}
+	l := &RateLimiter{
+		every: every, burst: burst, ipv6Bits: 56, maxClients: DefaultMaxClients, now: time.Now,
+		clients: make(map[string]*clientBucket),
+	}
 	for _, opt := range opts {
 		opt(l)
 	}
@@ -65,8 +94,16 @@ func NewRateLimiter(every time.Duration, burst int, opts ...RateLimitOption) (*R
 		return nil, errors.New("jwks: rate limit interval must be positive")
 	case burst < 1:
 		return nil, errors.New("jwks: rate limit burst must be at least 1")
+	case every > 24*time.Hour || burst > 1_000_000:
+		return nil, errors.New("jwks: rate limit interval over a day or burst over a million")
+	case l.ipv6Bits < 1 || l.ipv6Bits > 128:
+		return nil, errors.New("jwks: IPv6 prefix must be 1 to 128 bits")
+	case l.maxClients < 1:
+		return nil, errors.New("jwks: rate limiter needs room for a client")
+	case l.now == nil:
+		return nil, errors.New("jwks: WithRateLimitClock(nil)")
 	case l.key == nil && l.proxies == nil:
-		l.key = remoteKey
+		l.key = l.remoteKey
 	case l.key == nil:
 		l.key = l.forwardedKey
 	}
@@ -76,7 +113,7 @@ func NewRateLimiter(every time.Duration, burst int, opts ...RateLimitOption) (*R
 // Allow reports whether the client of r may go on now and, when it may not,
 // how long it should wait.
 func (l *RateLimiter) Allow(r *http.Request) (ok bool, retryAfter time.Duration) {
-	now := time.Now()
+	now := l.now()
 	key := l.key(r)
 
 	l.mu.Lock()
@@ -86,6 +123,12 @@ func (l *RateLimiter) Allow(r *http.Request) (ok bool, retryAfter time.Duration)
 	}
 	b := l.clients[key]
 	if b == nil {
+		if len(l.clients) >= l.maxClients {
+			for victim := range l.clients { // map order is random
+				delete(l.clients, victim)
+				break
+			}
+		}
 		b = &clientBucket{limiter: rate.NewLimiter(rate.Every(l.every), l.burst)}
 		l.clients[key] = b
 	}
@@ -114,20 +157,20 @@ func (l *RateLimiter) sweep(now time.Time) {
 }
 
 // remoteKey keys a request by the address of its peer.
-func remoteKey(r *http.Request) string {
+func (l *RateLimiter) remoteKey(r *http.Request) string {
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr
 	}
-	return addrKey(ap.Addr())
+	return l.addrKey(ap.Addr())
 }
 
-// addrKey is the bucket key of an address: itself for IPv4, its /64 for
-// IPv6.
-func addrKey(a netip.Addr) string {
+// addrKey is the bucket key of an address: itself for IPv4, its network of
+// the configured prefix for IPv6.
+func (l *RateLimiter) addrKey(a netip.Addr) string {
 	a = a.Unmap()
 	if a.Is6() {
-		p, _ := a.Prefix(64)
+		p, _ := a.Prefix(l.ipv6Bits)
 		return p.String()
 	}
 	return a.String()
@@ -138,7 +181,7 @@ func addrKey(a netip.Addr) string {
 func (l *RateLimiter) forwardedKey(r *http.Request) string {
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil || !l.trusted(ap.Addr()) {
-		return remoteKey(r)
+		return l.remoteKey(r)
 	}
 	client := ap.Addr()
 	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
@@ -152,7 +195,7 @@ func (l *RateLimiter) forwardedKey(r *http.Request) string {
 			break
 		}
 	}
-	return addrKey(client)
+	return l.addrKey(client)
 }
 
 func (l *RateLimiter) trusted(a netip.Addr) bool {

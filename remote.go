@@ -585,8 +585,12 @@ func (r *RemoteKeySet) fetch() error {
 	r.snap.Store(next)
 
 	switch {
-	case len(next.kids) == 0:
+	case len(next.kids) == 0 && (old == nil || len(old.kids) > 0):
+		// Once, not at every refresh: a legacy Supabase project publishes
+		// no key at all.
 		r.cfg.log.Warn("jwks: the remote key set holds no usable key", "url", r.url)
+	case len(next.kids) == 0:
+		r.cfg.log.Debug("jwks: the remote key set still holds no usable key", "url", r.url)
 	case old == nil || !slices.Equal(old.kids, next.kids):
 		r.cfg.log.Info("jwks: remote key set loaded", "url", r.url, "kids", next.kids)
 	default:

@@ -47,7 +47,9 @@ type Signer struct {
 
 // WithLifetime sets how long tokens are valid: at least a second, at most
 // MaxLifetime (24 hours, PowerSync's limit); DefaultLifetime (5 minutes)
-// when not set. Keep it well below the time an old key stays published after
+// when not set. PowerSync's clients fetch a new token when theirs has less
+// than 30 seconds left, so lifetimes under a minute or two make them fetch
+// all the time; keep it well below the time an old key stays published after
 // a rotation. Lifetimes are whole seconds.
 func WithLifetime(d time.Duration) SignerOption {
 	return signerOption(func(s *Signer) { s.lifetime = d })
@@ -158,7 +160,7 @@ var reservedClaims = []string{"sub", "aud", "iat", "exp", "iss", "nbf", "jti", "
 
 // WithParameters sets the token's "parameters" claim, which PowerSync's sync
 // rules read as token_parameters.<name>. params must encode to a JSON object:
-// a map with string keys or a struct.
+// a map with string keys or a struct; a nil map or pointer adds nothing.
 func WithParameters(params any) SignOption {
 	return func(r *signRequest) { r.params = params }
 }
@@ -253,11 +255,14 @@ func (r *signRequest) appendExtra(claims []byte) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("jwks: encoding parameters: %w", err)
 		}
-		if len(p) == 0 || p[0] != '{' {
+		switch {
+		case string(p) == "null": // a nil map or pointer: no parameters
+		case len(p) == 0 || p[0] != '{':
 			return nil, errors.New("jwks: parameters must encode to a JSON object")
+		default:
+			claims = append(claims, `,"parameters":`...)
+			claims = append(claims, p...)
 		}
-		claims = append(claims, `,"parameters":`...)
-		claims = append(claims, p...)
 	}
 	names := make([]string, 0, len(r.claims))
 	for name := range r.claims {

@@ -101,7 +101,7 @@ func TestSignerOptions(t *testing.T) {
 	}
 
 	t.Run("issuer and audiences", func(t *testing.T) {
-		s := newSigner(t, key, clock, jwks.WithIssuer("https://ref.supabase.co"), jwks.WithAudience("https://other.example"))
+		s := newSigner(t, key, clock, jwks.WithIssuer("https://ref.supabase.co"), jwks.WithExtraAudiences("https://other.example"))
 		tok, err := s.Sign(context.Background(), "u")
 		require.NoError(t, err)
 		_, claims := decodeToken(t, tok.Raw)
@@ -139,6 +139,10 @@ func TestSignerOptions(t *testing.T) {
 		type params struct {
 			UserID string `json:"user_id"`
 		}
+		tok, err = s.Sign(context.Background(), "u", jwks.WithParameters(map[string]any(nil)))
+		require.NoError(t, err)
+		assert.NotContains(t, claimsOf(t, tok), "parameters", "a nil map adds no parameters")
+
 		tok, err = s.Sign(context.Background(), "u", jwks.WithParameters(params{UserID: "u"}))
 		require.NoError(t, err)
 		assert.Equal(t, map[string]any{"user_id": "u"}, claimsOf(t, tok)["parameters"])
@@ -207,8 +211,8 @@ func TestNewSignerRefusals(t *testing.T) {
 		{"empty audience", ks, "", nil, "empty audience"},
 		{"audience with newline", ks, testAudience + "\n", nil, "surrounding spaces"},
 		{"audience with space", ks, " " + testAudience, nil, "surrounding spaces"},
-		{"audience twice", ks, testAudience, []jwks.SignerOption{jwks.WithAudience(testAudience)}, "given twice"},
-		{"empty extra audience", ks, testAudience, []jwks.SignerOption{jwks.WithAudience("")}, "empty audience"},
+		{"audience twice", ks, testAudience, []jwks.SignerOption{jwks.WithExtraAudiences(testAudience)}, "given twice"},
+		{"empty extra audience", ks, testAudience, []jwks.SignerOption{jwks.WithExtraAudiences("")}, "empty audience"},
 		{"issuer with space", ks, testAudience, []jwks.SignerOption{jwks.WithIssuer("x ")}, "issuer"},
 		{"zero lifetime", ks, testAudience, []jwks.SignerOption{jwks.WithLifetime(0)}, "lifetime"},
 		{"lifetime under a second", ks, testAudience, []jwks.SignerOption{jwks.WithLifetime(999 * time.Millisecond)}, "lifetime"},

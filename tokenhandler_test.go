@@ -212,6 +212,9 @@ func TestTokenHandlerStatusCodes(t *testing.T) {
 			if tc.status == 405 {
 				assert.Equal(t, "GET, POST", res.Header.Get("Allow"))
 			}
+			if tc.status == 503 {
+				assert.Equal(t, "5", res.Header.Get("Retry-After"))
+			}
 			if tc.logLevel != "" {
 				assert.Contains(t, logs.String(), "level="+tc.logLevel)
 				assert.Contains(t, logs.String(), tc.logText, "the reason is logged")
@@ -341,7 +344,50 @@ func TestTokenHandlerRateLimit(t *testing.T) {
 	f.requireToken(t, from("[2001:db8::1]:1"))
 	f.requireToken(t, from("[2001:db8::2]:1"))
 	requireJSONError(t, from("[2001:db8::3]:1").Result(), http.StatusTooManyRequests, "rate_limited")
-	f.requireToken(t, from("[2001:db8:0:1::1]:1"))
+	f.requireToken(t, from("[2001:db8:0:100::1]:1"))
+}
+
+func TestNewTokenHandlerRefusesBadOptions(t *testing.T) {
+	s := newTokenFixture(t).signer
+	for _, tc := range []struct {
+		name string
+		opt  jwks.TokenHandlerOption
+		want string
+	}{
+		{"empty powersync_url", jwks.WithPowerSyncURL(""), "empty powersync_url"},
+		{"slash powersync_url", jwks.WithPowerSyncURL("/"), "empty powersync_url"},
+		{"zero body limit", jwks.WithMaxBodyBytes(0), "body limit"},
+		{"origin with a slash", jwks.WithCORS("https://app.example/"), "CORS origin"},
+		{"origin with a path", jwks.WithCORS("https://app.example/app"), "CORS origin"},
+		{"origin without scheme", jwks.WithCORS("app.example"), "CORS origin"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			defer func() {
+				err, _ := recover().(error)
+				require.Error(t, err, "NewTokenHandler panics with an error")
+				assert.Contains(t, err.Error(), tc.want)
+			}()
+			jwks.NewTokenHandler(s, jwks.Anonymous(), tc.opt)
+		})
+	}
+}
+
+func TestAnonymousIdentitiesAreTheirOwn(t *testing.T) {
+	params := map[string]any{"anonymous": true}
+	a := jwks.Anonymous(jwks.WithAnonymousParameters(params))
+	params["anonymous"] = false // the caller's map is copied
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id, err := a.Authenticate(httptest.NewRequest(http.MethodGet, "/", nil))
+			require.NoError(t, err)
+			assert.Equal(t, true, id.Parameters["anonymous"])
+			id.Parameters["device"] = i // each Identity is the caller's to change
+		}()
+	}
+	wg.Wait()
 }
 
 func TestNewRateLimiterRefusals(t *testing.T) {

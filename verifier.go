@@ -51,8 +51,9 @@ func WithMaxLifetime(d time.Duration) VerifierOption {
 }
 
 // WithAlgorithms restricts the algorithms accepted (default: the seven of
-// Algorithms). A token's "alg" must also equal its key's algorithm, whatever
-// this list says.
+// Algorithms, and HS256 when WithHS256Secret is given). A token's "alg" must
+// also equal its key's algorithm, whatever this list says. With
+// WithHS256Secret, the list must name "HS256".
 func WithAlgorithms(algs ...Algorithm) VerifierOption {
 	return verifierOption(func(v *Verifier) { v.algorithms = append([]Algorithm{}, algs...) })
 }
@@ -67,7 +68,7 @@ func WithHS256Secret(secret []byte) VerifierOption {
 }
 
 // NewVerifier returns a Verifier that accepts tokens signed by a key of keys
-// and whose "aud" holds audience (or an audience added with WithAudience).
+// and whose "aud" holds audience (or an audience added with WithExtraAudiences).
 func NewVerifier(keys KeySource, audience string, opts ...VerifierOption) (*Verifier, error) {
 	v := &Verifier{
 		keys:        keys,
@@ -99,6 +100,9 @@ func NewVerifier(keys KeySource, audience string, opts ...VerifierOption) (*Veri
 	}
 	if v.algorithms == nil {
 		v.algorithms = Algorithms()
+		if v.hmacSecret != nil {
+			v.algorithms = append(v.algorithms, hs256)
+		}
 	} else {
 		if len(v.algorithms) == 0 {
 			return nil, errors.New("jwks: WithAlgorithms with no algorithm")
@@ -108,9 +112,9 @@ func NewVerifier(keys KeySource, audience string, opts ...VerifierOption) (*Veri
 				return nil, unsupportedAlgorithm(string(alg))
 			}
 		}
-	}
-	if v.hmacSecret != nil && !slices.Contains(v.algorithms, hs256) {
-		v.algorithms = append(v.algorithms, hs256)
+		if v.hmacSecret != nil && !slices.Contains(v.algorithms, hs256) {
+			return nil, errors.New("jwks: WithHS256Secret with a WithAlgorithms list that leaves out HS256")
+		}
 	}
 	return v, nil
 }

@@ -252,7 +252,7 @@ func forgeRawClaims(t testing.TB, key *jwks.Key, claims []byte) string {
 }
 
 func TestVerifierClaims(t *testing.T) {
-	v, keys := conformanceVerifier(t, jwks.WithAudience("https://second.example"))
+	v, keys := conformanceVerifier(t, jwks.WithExtraAudiences("https://second.example"))
 	now := verifyNow.Unix()
 	tok := forge(t, keys[jwks.EdDSA], nil, goodClaims(map[string]any{
 		"aud":        []string{"https://second.example"},
@@ -352,9 +352,11 @@ func TestVerifierOptions(t *testing.T) {
 		require.NoError(t, err, "asymmetric keys still verify")
 	})
 	t.Run("HS256 secret with restricted algorithms", func(t *testing.T) {
-		v, _ := conformanceVerifier(t, jwks.WithHS256Secret(secret), jwks.WithAlgorithms(jwks.ES256))
+		v, keys := conformanceVerifier(t, jwks.WithHS256Secret(secret), jwks.WithAlgorithms(jwks.ES256, "HS256"))
 		_, err := v.Verify(context.Background(), hs(secret, nil))
-		require.NoError(t, err, "a configured secret implies HS256")
+		require.NoError(t, err)
+		_, err = v.Verify(context.Background(), forge(t, keys[jwks.RS256], nil, goodClaims(nil)))
+		require.ErrorIs(t, err, jwks.ErrSignature)
 	})
 
 	ks, err := jwks.NewKeySet(testKey(t, jwks.ES256))
@@ -376,6 +378,7 @@ func TestVerifierOptions(t *testing.T) {
 		{"PS256", ks, testAudience, []jwks.VerifierOption{jwks.WithAlgorithms("PS256")}, "unsupported"},
 		{"HS256 without a secret", ks, testAudience, []jwks.VerifierOption{jwks.WithAlgorithms("HS256")}, "unsupported"},
 		{"short secret", ks, testAudience, []jwks.VerifierOption{jwks.WithHS256Secret([]byte("short"))}, "32 bytes"},
+		{"secret with a list without HS256", ks, testAudience, []jwks.VerifierOption{jwks.WithHS256Secret(secret), jwks.WithAlgorithms(jwks.ES256)}, "leaves out HS256"},
 		{"nil clock", ks, testAudience, []jwks.VerifierOption{jwks.WithClock(nil)}, "nil clock"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
