@@ -42,7 +42,6 @@ type app struct {
 	key       *jwks.Key // the signing key
 	published []string  // the key IDs of the JWKS
 	limiter   string    // the anonymous rate limit, for the log
-	supabase  *jwks.SupabaseAuthenticator
 }
 
 // newApp builds the server's handler from c. It reads or makes the key file
@@ -107,11 +106,11 @@ func newApp(ctx context.Context, c *config, logger *slog.Logger) (*app, error) {
 		if c.supabaseStrict {
 			opts = append(opts, jwks.WithSupabaseStrict())
 		}
-		a.supabase, err = jwks.NewSupabaseAuthenticator(ctx, c.supabaseURL, opts...)
+		users, err := jwks.NewSupabaseAuthenticator(ctx, c.supabaseURL, opts...)
 		if err != nil {
 			return nil, configErrorf("%s: %s", envSupabaseURL, reason(err))
 		}
-		handle(routeAuth, "GET|POST", jwks.NewTokenHandler(signer, a.supabase, tokenOpts...))
+		handle(routeAuth, "GET|POST", jwks.NewTokenHandler(signer, users, tokenOpts...))
 	}
 	if c.anonymous {
 		var anonOpts []jwks.AnonymousOption
