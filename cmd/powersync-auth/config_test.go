@@ -1,0 +1,432 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"io"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/powersync-jwks/jwks"
+)
+
+func TestParseConfigDefaults(t *testing.T) {
+	c, err := parseConfig(nil, envOf(nil), io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, ":8090", c.listen)
+	assert.Equal(t, "http://localhost:8080", c.powersyncURL)
+	assert.True(t, c.powersyncURLDefault)
+	assert.Nil(t, c.signingKey, "no key: the key file")
+	assert.Empty(t, c.published)
+	assert.Equal(t, "powersync-auth.key", c.keyFile)
+	assert.Empty(t, c.supabaseURL)
+	assert.False(t, c.supabaseStrict)
+	assert.False(t, c.anonymous)
+	assert.False(t, c.anonymousUnique)
+	assert.Equal(t, 10, c.anonymousBurst)
+	assert.Equal(t, time.Second, c.anonymousEvery)
+	assert.Empty(t, c.trustedProxies)
+	assert.Empty(t, c.corsOrigins)
+	assert.Equal(t, 5*time.Minute, c.lifetime)
+	assert.Empty(t, c.issuer)
+	assert.Equal(t, "text", c.logFormat)
+	assert.Equal(t, slog.LevelInfo, c.logLevel)
+	require.Len(t, c.warnings, 1)
+	assert.Contains(t, c.warnings[0], "no token route")
+}
+
+func TestParseConfig(t *testing.T) {
+	signing := newSecretKey(t, jwks.ES256)
+	retired := newSecretKey(t, jwks.RS256)
+	other := newSecretKey(t, jwks.EdDSA)
+	jwkJSON := func(k secretKey) string {
+		b, err := k.key.MarshalPublic(jwks.FormatJWK)
+		require.NoError(t, err)
+		return string(b)
+	}
+	pemOf := func(k secretKey) string {
+		b, err := k.key.MarshalPublic(jwks.FormatPEM)
+		require.NoError(t, err)
+		return string(b)
+	}
+	kids := func(keys []*jwks.Key) []string {
+		var out []string
+		for _, k := range keys {
+			out = append(out, k.KeyID())
+		}
+		return out
+	}
+
+	// allEnv sets every setting by its environment variable.
+	allEnv := map[string]string{
+		"POWERSYNC_AUTH_LISTEN":           "127.0.0.1:9000",
+		"POWERSYNC_URL":                   "https://env.powersync.example",
+		"SUPABASE_URL":                    "https://ref.supabase.co/",
+		"SUPABASE_ANON_KEY":               "sb_publishable_abc",
+		"POWERSYNC_AUTH_SUPABASE_STRICT":  "true",
+		"POWERSYNC_AUTH_ANONYMOUS":        "1",
+		"POWERSYNC_AUTH_ANONYMOUS_UNIQUE": "t",
+		"POWERSYNC_AUTH_ANONYMOUS_BURST":  "3",
+		"POWERSYNC_AUTH_ANONYMOUS_EVERY":  "250ms",
+		"POWERSYNC_AUTH_TRUSTED_PROXIES":  "10.0.0.0/8, 192.0.2.7,2001:db8::/32",
+		"POWERSYNC_AUTH_CORS_ORIGINS":     "https://app.example.com,http://localhost:3000",
+		"POWERSYNC_AUTH_TOKEN_LIFETIME":   "1h",
+		"POWERSYNC_AUTH_ISSUER":           "https://issuer.example",
+		"POWERSYNC_AUTH_KEY_FILE":         "/var/lib/powersync-auth/key",
+		"POWERSYNC_AUTH_LOG_FORMAT":       "json",
+		"POWERSYNC_AUTH_LOG_LEVEL":        "debug",
+	}
+	fromEnv := func(t *testing.T, c *config) {
+		assert.Equal(t, "127.0.0.1:9000", c.listen)
+		assert.Equal(t, "https://env.powersync.example", c.powersyncURL)
+		assert.False(t, c.powersyncURLDefault)
+		assert.Equal(t, "https://ref.supabase.co", c.supabaseURL, "trailing slash dropped")
+		assert.Equal(t, "sb_publishable_abc", c.anonKey)
+		assert.True(t, c.supabaseStrict)
+		assert.True(t, c.anonymous)
+		assert.True(t, c.anonymousUnique)
+		assert.Equal(t, 3, c.anonymousBurst)
+		assert.Equal(t, 250*time.Millisecond, c.anonymousEvery)
+		assert.Equal(t, []netip.Prefix{
+			netip.MustParsePrefix("10.0.0.0/8"),
+			netip.MustParsePrefix("192.0.2.7/32"),
+			netip.MustParsePrefix("2001:db8::/32"),
+		}, c.trustedProxies)
+		assert.Equal(t, []string{"https://app.example.com", "http://localhost:3000"}, c.corsOrigins)
+		assert.Equal(t, time.Hour, c.lifetime)
+		assert.Equal(t, "https://issuer.example", c.issuer)
+		assert.Equal(t, "/var/lib/powersync-auth/key", c.keyFile)
+		assert.Equal(t, "json", c.logFormat)
+		assert.Equal(t, slog.LevelDebug, c.logLevel)
+		assert.Empty(t, c.warnings)
+	}
+
+	tests := []struct {
+		name  string
+		args  []string
+		env   map[string]string
+		check func(t *testing.T, c *config)
+	}{
+		{name: "every setting from the environment", env: allEnv, check: fromEnv},
+		{
+			name: "flags win over the environment",
+			env:  allEnv,
+			args: []string{
+				"-listen", ":7000", "-powersync-url", "http://flag.example:8080",
+				"-supabase-url", "http://127.0.0.1:54321", "-supabase-strict=false",
+				"-anonymous=false", "-anonymous-unique=false",
+				"-anonymous-burst", "0", "-anonymous-every", "2s",
+				"-trusted-proxies", "127.0.0.1", "-cors-origins", "*",
+				"-token-lifetime", "90s", "-issuer", "", "-key-file", "k.key",
+				"-log-format", "text", "-log-level", "warn",
+			},
+			check: func(t *testing.T, c *config) {
+				assert.Equal(t, ":7000", c.listen)
+				assert.Equal(t, "http://flag.example:8080", c.powersyncURL)
+				assert.Equal(t, "http://127.0.0.1:54321", c.supabaseURL)
+				assert.False(t, c.supabaseStrict)
+				assert.False(t, c.anonymous)
+				assert.False(t, c.anonymousUnique)
+				assert.Equal(t, 0, c.anonymousBurst)
+				assert.Equal(t, 2*time.Second, c.anonymousEvery)
+				assert.Equal(t, []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, c.trustedProxies)
+				assert.Equal(t, []string{"*"}, c.corsOrigins)
+				assert.Equal(t, 90*time.Second, c.lifetime)
+				assert.Empty(t, c.issuer, "an empty flag wins over the variable")
+				assert.Equal(t, "k.key", c.keyFile)
+				assert.Equal(t, "text", c.logFormat)
+				assert.Equal(t, slog.LevelWarn, c.logLevel)
+			},
+		},
+		{
+			name: "bool flags without a value",
+			args: []string{"-anonymous", "-anonymous-unique"},
+			check: func(t *testing.T, c *config) {
+				assert.True(t, c.anonymous)
+				assert.True(t, c.anonymousUnique)
+				assert.Empty(t, c.warnings)
+			},
+		},
+		{
+			name:  "PORT, as platforms set it",
+			env:   map[string]string{"PORT": "3000"},
+			check: func(t *testing.T, c *config) { assert.Equal(t, ":3000", c.listen) },
+		},
+		{
+			name:  "POWERSYNC_AUTH_LISTEN wins over PORT",
+			env:   map[string]string{"PORT": "3000", "POWERSYNC_AUTH_LISTEN": "127.0.0.1:4000"},
+			check: func(t *testing.T, c *config) { assert.Equal(t, "127.0.0.1:4000", c.listen) },
+		},
+		{
+			name:  "-listen wins over PORT",
+			env:   map[string]string{"PORT": "3000"},
+			args:  []string{"-listen", "[::1]:0"},
+			check: func(t *testing.T, c *config) { assert.Equal(t, "[::1]:0", c.listen) },
+		},
+		{
+			name: "the seed's two secrets: the public one is the signing key's own half",
+			env:  map[string]string{"POWERSYNC_PRIVATE_KEY": signing.secret, "POWERSYNC_PUBLIC_KEY": signing.publicSecret(t)},
+			check: func(t *testing.T, c *config) {
+				require.NotNil(t, c.signingKey)
+				assert.True(t, c.signingKey.Equal(signing.key))
+				assert.True(t, c.signingKey.CanSign())
+				assert.Equal(t, []string{signing.key.KeyID()}, kids(c.published))
+				assert.Len(t, c.warnings, 1, "only: no token route")
+			},
+		},
+		{
+			name: "private key as JWK JSON",
+			env:  map[string]string{"POWERSYNC_PRIVATE_KEY": string(must(signing.key.MarshalPrivate(jwks.FormatJWK)))},
+			check: func(t *testing.T, c *config) {
+				assert.True(t, c.signingKey.Equal(signing.key))
+			},
+		},
+		{
+			name: "a rotation: the signing key's half and a retired key, comma-separated",
+			env: map[string]string{
+				"POWERSYNC_PRIVATE_KEY": signing.secret,
+				"POWERSYNC_PUBLIC_KEY":  signing.publicSecret(t) + ", " + retired.publicSecret(t) + "\n",
+			},
+			check: func(t *testing.T, c *config) {
+				assert.Equal(t, []string{signing.key.KeyID(), retired.key.KeyID()}, kids(c.published))
+			},
+		},
+		{
+			name: "public keys as JWK JSON (with its own commas) and PEM",
+			env: map[string]string{
+				"POWERSYNC_PRIVATE_KEY": signing.secret,
+				"POWERSYNC_PUBLIC_KEY":  jwkJSON(retired) + "," + jwkJSON(other) + "," + pemOf(retired),
+			},
+			check: func(t *testing.T, c *config) {
+				require.Len(t, c.published, 3)
+				assert.True(t, c.published[0].Equal(retired.key))
+				assert.True(t, c.published[1].Equal(other.key))
+				// PEM has no kid: it gets its thumbprint.
+				assert.Equal(t, retired.key.Public(), c.published[2].Public())
+			},
+		},
+		{
+			name: "public keys as a JSON array",
+			env: map[string]string{
+				"POWERSYNC_PRIVATE_KEY": signing.secret,
+				"POWERSYNC_PUBLIC_KEY":  "[" + jwkJSON(retired) + ", " + jwkJSON(other) + "]",
+			},
+			check: func(t *testing.T, c *config) {
+				assert.Equal(t, []string{retired.key.KeyID(), other.key.KeyID()}, kids(c.published))
+			},
+		},
+		{
+			name: "a private key in POWERSYNC_PUBLIC_KEY is published as its public half, with a warning",
+			env:  map[string]string{"POWERSYNC_PRIVATE_KEY": signing.secret, "POWERSYNC_PUBLIC_KEY": retired.secret},
+			check: func(t *testing.T, c *config) {
+				assert.Equal(t, []string{retired.key.KeyID()}, kids(c.published))
+				assert.True(t, hasWarning(c, "POWERSYNC_PUBLIC_KEY holds the private key"), "%q", c.warnings)
+				requireNoSecrets(t, strings.Join(c.warnings, "\n"), append(retired.private, retired.secret)...)
+			},
+		},
+		{
+			name: "POWERSYNC_PUBLIC_KEY without POWERSYNC_PRIVATE_KEY: the key file signs",
+			env:  map[string]string{"POWERSYNC_PUBLIC_KEY": retired.publicSecret(t)},
+			check: func(t *testing.T, c *config) {
+				assert.Nil(t, c.signingKey)
+				assert.Len(t, c.published, 1)
+				assert.True(t, hasWarning(c, "POWERSYNC_PRIVATE_KEY is not"), "%q", c.warnings)
+			},
+		},
+		{
+			name: "Supabase secrets",
+			env: map[string]string{
+				"SUPABASE_URL": "https://ref.supabase.co", "SUPABASE_ANON_KEY": "eyJhbGciOiJIUzI1NiJ9.e30.sig",
+				"SUPABASE_JWT_SECRET": "super-secret-jwt-token-with-at-least-32-characters",
+			},
+			check: func(t *testing.T, c *config) {
+				assert.Equal(t, "eyJhbGciOiJIUzI1NiJ9.e30.sig", c.anonKey)
+				assert.Equal(t, "super-secret-jwt-token-with-at-least-32-characters", c.jwtSecret)
+				assert.Empty(t, c.warnings)
+			},
+		},
+		{
+			name: "warnings for what works but is likely wrong",
+			env: map[string]string{
+				"POWERSYNC_URL": "https://x.powersync.journeyapps.com/", "SUPABASE_ANON_KEY": "sb_publishable_x",
+				"SUPABASE_JWT_SECRET": "super-secret-jwt-token-with-at-least-32-characters",
+			},
+			args: []string{"-anonymous", "-anonymous-burst", "0", "-issuer", "https://ref.supabase.co"},
+			check: func(t *testing.T, c *config) {
+				for _, w := range []string{
+					"POWERSYNC_URL ends with a slash", "SUPABASE_ANON_KEY is set but SUPABASE_URL is not",
+					"SUPABASE_JWT_SECRET is set but SUPABASE_URL is not", "supabase.co", "rate limit is off",
+				} {
+					assert.True(t, hasWarning(c, w), "a warning %q in %q", w, c.warnings)
+				}
+				assert.Equal(t, "https://x.powersync.journeyapps.com/", c.powersyncURL, "the audience as given")
+				requireNoSecrets(t, strings.Join(c.warnings, "\n"), "super-secret-jwt-token-with-at-least-32-characters")
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := parseConfig(tt.args, envOf(tt.env), io.Discard)
+			require.NoError(t, err)
+			tt.check(t, c)
+		})
+	}
+}
+
+func hasWarning(c *config, substr string) bool {
+	for _, w := range c.warnings {
+		if strings.Contains(w, substr) {
+			return true
+		}
+	}
+	return false
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+func TestParseConfigErrors(t *testing.T) {
+	signing := newSecretKey(t, jwks.ES256)
+	weak, err := rsa.GenerateKey(rand.Reader, 1024)
+	require.NoError(t, err)
+	weakPEM := string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(weak)}))
+	const jwtSecret = "super-secret-jwt-token-with-at-least-32-characters"
+
+	tests := []struct {
+		name   string
+		args   []string
+		env    map[string]string
+		want   []string // in the message
+		secret string   // not in the message
+	}{
+		{name: "unknown flag", args: []string{"-nope"}, want: []string{"-nope"}},
+		{name: "an argument", args: []string{"serve"}, want: []string{`"serve"`, "flags only"}},
+		{name: "bad bool flag", args: []string{"-anonymous=maybe"}, want: []string{"-anonymous", "maybe"}},
+		{name: "bad bool variable", env: map[string]string{"POWERSYNC_AUTH_ANONYMOUS": "yes"},
+			want: []string{"POWERSYNC_AUTH_ANONYMOUS", `"yes"`}},
+		{name: "corrupt private key", env: map[string]string{"POWERSYNC_PRIVATE_KEY": "not-a-key-but-a-secret-value"},
+			want: []string{"POWERSYNC_PRIVATE_KEY", "unreadable key"}, secret: "not-a-key-but-a-secret-value"},
+		{name: "truncated seed secret", env: map[string]string{"POWERSYNC_PRIVATE_KEY": signing.secret[:len(signing.secret)/2]},
+			want: []string{"POWERSYNC_PRIVATE_KEY"}, secret: signing.secret[:len(signing.secret)/2]},
+		{name: "public key as the private key", env: map[string]string{"POWERSYNC_PRIVATE_KEY": signing.publicSecret(t)},
+			want: []string{"POWERSYNC_PRIVATE_KEY holds a public key", signing.key.KeyID()}},
+		{name: "weak RSA key", env: map[string]string{"POWERSYNC_PRIVATE_KEY": weakPEM},
+			want: []string{"POWERSYNC_PRIVATE_KEY", "weak"}, secret: strings.Split(weakPEM, "\n")[1]},
+		{name: "corrupt public key", env: map[string]string{"POWERSYNC_PUBLIC_KEY": "garbage"},
+			want: []string{"POWERSYNC_PUBLIC_KEY", "unreadable key"}},
+		{name: "second public key corrupt",
+			env:  map[string]string{"POWERSYNC_PUBLIC_KEY": signing.publicSecret(t) + ",eyJrdHkiOiJFQyJ9"},
+			want: []string{"POWERSYNC_PUBLIC_KEY, key 2 of 2,"}},
+		{name: "PowerSync URL without scheme", env: map[string]string{"POWERSYNC_URL": "localhost:8080"},
+			want: []string{"POWERSYNC_URL is not an http or https URL"}},
+		{name: "PowerSync URL with a password", env: map[string]string{"POWERSYNC_URL": "https://u:hunter2hunter2@x.example"},
+			want: []string{"POWERSYNC_URL must not hold a user name or password"}, secret: "hunter2hunter2"},
+		{name: "PowerSync URL with a line break", env: map[string]string{"POWERSYNC_URL": "https://x.example\n"},
+			want: []string{"POWERSYNC_URL has surrounding whitespace"}},
+		{name: "PowerSync URL flag with a query", args: []string{"-powersync-url", "https://x.example?a=b"},
+			want: []string{"-powersync-url must not have a query"}},
+		{name: "Supabase URL", env: map[string]string{"SUPABASE_URL": "ref.supabase.co"},
+			want: []string{"SUPABASE_URL is not an http or https URL"}},
+		{name: "short JWT secret", env: map[string]string{"SUPABASE_URL": "https://r.supabase.co", "SUPABASE_JWT_SECRET": "short-secret"},
+			want: []string{"SUPABASE_JWT_SECRET is shorter than 32"}, secret: "short-secret"},
+		{name: "JWT secret with a line break", env: map[string]string{"SUPABASE_JWT_SECRET": jwtSecret + "\n"},
+			want: []string{"SUPABASE_JWT_SECRET has surrounding whitespace"}, secret: jwtSecret},
+		{name: "anon key with a line break", env: map[string]string{"SUPABASE_ANON_KEY": "sb_publishable_secretish\n"},
+			want: []string{"SUPABASE_ANON_KEY holds whitespace"}, secret: "sb_publishable_secretish"},
+		{name: "strict without Supabase", args: []string{"-supabase-strict"}, want: []string{"-supabase-strict needs SUPABASE_URL"}},
+		{name: "strict without the anon key", args: []string{"-supabase-strict"}, env: map[string]string{"SUPABASE_URL": "https://r.supabase.co"},
+			want: []string{"-supabase-strict needs SUPABASE_ANON_KEY"}},
+		{name: "lifetime not a duration", args: []string{"-token-lifetime", "5x"}, want: []string{"-token-lifetime", `"5x"`}},
+		{name: "lifetime over a day", env: map[string]string{"POWERSYNC_AUTH_TOKEN_LIFETIME": "25h"},
+			want: []string{"POWERSYNC_AUTH_TOKEN_LIFETIME", "outside 1s to 24h"}},
+		{name: "lifetime zero", args: []string{"-token-lifetime", "0s"}, want: []string{"-token-lifetime", "outside"}},
+		{name: "lifetime fractional", args: []string{"-token-lifetime", "1.5s"}, want: []string{"-token-lifetime", "whole number of seconds"}},
+		{name: "listen without port", args: []string{"-listen", "localhost"}, want: []string{"-listen", "host:port"}},
+		{name: "listen with a named port", env: map[string]string{"POWERSYNC_AUTH_LISTEN": ":http"},
+			want: []string{"POWERSYNC_AUTH_LISTEN", "port number"}},
+		{name: "PORT not a number", env: map[string]string{"PORT": "80a"}, want: []string{`PORT="80a"`}},
+		{name: "PORT out of range", env: map[string]string{"PORT": "70000"}, want: []string{"PORT", "1 to 65535"}},
+		{name: "log format", args: []string{"-log-format", "xml"}, want: []string{"-log-format", `"xml"`}},
+		{name: "log level", env: map[string]string{"POWERSYNC_AUTH_LOG_LEVEL": "loud"}, want: []string{"POWERSYNC_AUTH_LOG_LEVEL", `"loud"`}},
+		{name: "negative burst", args: []string{"-anonymous-burst", "-1"}, want: []string{"-anonymous-burst"}},
+		{name: "zero interval", env: map[string]string{"POWERSYNC_AUTH_ANONYMOUS_EVERY": "0s"}, want: []string{"POWERSYNC_AUTH_ANONYMOUS_EVERY"}},
+		{name: "bad proxy", args: []string{"-trusted-proxies", "10.0.0.1,10.0.0/8"}, want: []string{"-trusted-proxies", `"10.0.0/8"`}},
+		{name: "origin with a slash", args: []string{"-cors-origins", "https://app.example.com/"}, want: []string{"-cors-origins", "trailing slash"}},
+		{name: "origin without scheme", env: map[string]string{"POWERSYNC_AUTH_CORS_ORIGINS": "app.example.com"},
+			want: []string{"POWERSYNC_AUTH_CORS_ORIGINS", `"app.example.com"`}},
+		{name: "issuer with spaces", args: []string{"-issuer", " x"}, want: []string{"-issuer has surrounding spaces"}},
+		{name: "empty key file", args: []string{"-key-file", ""}, want: []string{"-key-file is empty"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseConfig(tt.args, envOf(tt.env), io.Discard)
+			require.Error(t, err)
+			var ce *configError
+			require.True(t, errors.As(err, &ce), "a configError: %v", err)
+			for _, w := range tt.want {
+				assert.Contains(t, err.Error(), w)
+			}
+			if tt.secret != "" {
+				requireNoSecrets(t, err.Error(), tt.secret)
+			}
+			requireNoSecrets(t, err.Error(), append(signing.private, signing.secret)...)
+
+			// The command exits with status 2 and says the same.
+			var stdout, stderr bytes.Buffer
+			code := run(t.Context(), tt.args, envOf(tt.env), &stdout, &stderr)
+			assert.Equal(t, exitConfig, code)
+			assert.Empty(t, stdout.String())
+			assert.Equal(t, "powersync-auth: "+err.Error()+"\nRun 'powersync-auth -h' for usage.\n", stderr.String())
+		})
+	}
+}
+
+func TestHelp(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := run(t.Context(), []string{"-h"}, envOf(nil), &stdout, &stderr)
+	assert.Equal(t, exitOK, code)
+	assert.Empty(t, stderr.String())
+	usage := stdout.String()
+	for _, s := range settings {
+		assert.Regexp(t, `\n  -`+s.flag+`[ \n]`, usage, "the usage lists -%s", s.flag)
+		assert.Contains(t, usage, s.env, "the usage names %s", s.env)
+	}
+	for _, v := range []string{envPrivateKey, envPublicKey, envAnonKey, envJWTSecret, "PORT"} {
+		assert.Contains(t, usage, v)
+	}
+	_, err := parseConfig([]string{"-help"}, envOf(nil), io.Discard)
+	assert.ErrorIs(t, err, flag.ErrHelp)
+}
+
+// TestSplitKeys checks the splitting of POWERSYNC_PUBLIC_KEY on its own,
+// with JSON that holds commas, brackets and quotes in strings.
+func TestSplitKeys(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []string
+	}{
+		{"", nil},
+		{"a", []string{"a"}},
+		{" a ,b,, c\n", []string{"a", "b", "c"}},
+		{`{"a":1,"b":[1,2]},x`, []string{`{"a":1,"b":[1,2]}`, "x"}},
+		{`[{"a":"x,}"} , {"b":"\",{"}]`, []string{`{"a":"x,}"}`, `{"b":"\",{"}`}},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, splitKeys(tt.in), "splitKeys(%q)", tt.in)
+	}
+}

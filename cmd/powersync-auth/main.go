@@ -1,0 +1,285 @@
+// Powersync-auth is a ready-made authentication server for PowerSync: it
+// publishes its public key as a JWKS for the PowerSync instance to fetch, and
+// gives clients short-lived PowerSync tokens, for signed-in Supabase users
+// and, when switched on, for anonymous users. It is the three Supabase Edge
+// Functions of PowerSync's powersync-jwks-example project (powersync-jwks,
+// powersync-auth and powersync-auth-anonymous) in one binary, and reads the
+// same environment variables, so that a project set up for them moves to it
+// unchanged.
+//
+// Usage:
+//
+//	powersync-auth [flags]
+//
+// With no configuration it runs for local development: it makes an ES256
+// signing key in the key file powersync-auth.key (mode 0600) in the working
+// directory, reuses it on restart, and makes tokens for a PowerSync Service
+// on http://localhost:8080. On a fresh machine, this serves the JWKS and
+// anonymous tokens on port 8090:
+//
+//	go run ./cmd/powersync-auth -anonymous
+//
+// # Routes
+//
+//	GET      /.well-known/jwks.json     the public keys: PowerSync's "JWKS URI"
+//	GET      /powersync-jwks            the same document, under the seed's name
+//	GET|POST /powersync-auth            a token for the Supabase user of
+//	                                    "Authorization: Bearer <access token>"
+//	                                    (when SUPABASE_URL is set)
+//	GET|POST /powersync-auth-anonymous  a token with subject "anonymous"
+//	                                    (with -anonymous)
+//	GET      /healthz                   200 {"status":"ok"} while the server runs
+//
+// A token route answers 200 with {"token", "powersync_url", "expires_at",
+// "user_id"}, where powersync_url is POWERSYNC_URL without a trailing slash,
+// as the seed's clients expect. Failures are JSON errors {"error",
+// "error_description"}: 401 when the caller is not signed in, 429 with
+// Retry-After when an anonymous client asks too often, 503 while Supabase
+// cannot be reached, 404 for an unknown path.
+//
+// The server starts whether or not Supabase can be reached (containers start
+// in any order): it fetches the project's JWKS in the background, the
+// signed-in route answers 503 until it has it, and requests that need no
+// Supabase (no credentials, a bearer that is not a JWT) get their 401 at
+// once.
+//
+// # The seed's environment
+//
+// These variables are read as the seed's functions read them. Those that
+// hold secrets have no flag: a command line is visible to other users of
+// the machine.
+//
+//	POWERSYNC_PRIVATE_KEY  the signing key: the seed's secret (base64 of a private
+//	                       JWK), JWK JSON or PEM. When unset, the key file's key.
+//	POWERSYNC_PUBLIC_KEY   more keys to publish, comma-separated: a retired key
+//	                       during a rotation, say. The signing key's own public
+//	                       half, which is what the seed's secret holds, may be
+//	                       given and is published once.
+//	POWERSYNC_URL          the PowerSync instance URL: the audience of the tokens
+//	                       and their powersync_url (flag -powersync-url; default
+//	                       http://localhost:8080, a local PowerSync Service)
+//	SUPABASE_URL           the Supabase project URL; serves /powersync-auth
+//	                       (flag -supabase-url)
+//	SUPABASE_ANON_KEY      the project's anon or publishable key: needed for
+//	                       -supabase-strict, and for legacy HS256 access tokens
+//	                       when SUPABASE_JWT_SECRET is not set
+//	SUPABASE_JWT_SECRET    optional: the project's legacy JWT secret, to verify
+//	                       HS256 access tokens locally
+//
+// # Flags
+//
+// Every flag has an environment variable; a flag on the command line wins
+// over its variable, which wins over the default. An empty variable counts
+// as unset.
+//
+//	flag               environment                      default               meaning
+//	-listen            POWERSYNC_AUTH_LISTEN, PORT      :8090                 address to listen on; PORT=n means :n
+//	-powersync-url     POWERSYNC_URL                    http://localhost:8080 PowerSync instance URL (audience)
+//	-supabase-url      SUPABASE_URL                     (none: route off)     Supabase project URL
+//	-supabase-strict   POWERSYNC_AUTH_SUPABASE_STRICT   false                 check each caller with /auth/v1/user
+//	-anonymous         POWERSYNC_AUTH_ANONYMOUS         false                 serve /powersync-auth-anonymous
+//	-anonymous-unique  POWERSYNC_AUTH_ANONYMOUS_UNIQUE  false                 subject anon-<UUID> per token
+//	-anonymous-burst   POWERSYNC_AUTH_ANONYMOUS_BURST   10                    anonymous tokens per client IP at once; 0: no limit
+//	-anonymous-every   POWERSYNC_AUTH_ANONYMOUS_EVERY   1s                    then one per client IP every interval
+//	-trusted-proxies   POWERSYNC_AUTH_TRUSTED_PROXIES   (none)                CIDRs whose X-Forwarded-For is believed
+//	-cors-origins      POWERSYNC_AUTH_CORS_ORIGINS      (none)                browser origins allowed on token routes
+//	-token-lifetime    POWERSYNC_AUTH_TOKEN_LIFETIME    5m                    token lifetime, 1s to 24h
+//	-issuer            POWERSYNC_AUTH_ISSUER            (none)                the tokens' "iss" claim
+//	-key-file          POWERSYNC_AUTH_KEY_FILE          powersync-auth.key    key file when POWERSYNC_PRIVATE_KEY is unset
+//	-log-format        POWERSYNC_AUTH_LOG_FORMAT        text                  text or json
+//	-log-level         POWERSYNC_AUTH_LOG_LEVEL         info                  debug, info, warn or error
+//
+// Boolean variables take true or false (also 1, 0, t, f).
+//
+// The seed's tokens carried "iss": SUPABASE_URL. This server's carry no
+// issuer by default, because PowerSync does not check it and its diagnostics
+// call any token whose issuer contains supabase.co a Supabase token. To
+// make tokens exactly as the seed did, give -issuer "$SUPABASE_URL".
+//
+// The key file suits one instance. Several instances must sign with the same
+// key, or each must publish the others' keys: give them all
+// POWERSYNC_PRIVATE_KEY (powersync-keygen makes one).
+//
+// # Logs
+//
+// Logs go to standard error, as text or JSON (log/slog). The first lines
+// name the signing key (its key ID and algorithm, never the key), the
+// audience and the routes. Tokens, keys, the anon key and the JWT secret are
+// never logged.
+//
+// # Exit status
+//
+// Powersync-auth exits with status 0 after a clean shutdown on SIGINT or
+// SIGTERM (requests in flight get up to 10 seconds to finish), 2 for a bad
+// configuration (the message names the flag or variable and the reason,
+// never a secret), and 1 for any other failure, such as a port already in
+// use.
+//
+// # Examples
+//
+// Replace the seed's three functions, with its secrets:
+//
+//	export POWERSYNC_PRIVATE_KEY=... POWERSYNC_PUBLIC_KEY=...
+//	export POWERSYNC_URL=https://<id>.powersync.journeyapps.com
+//	export SUPABASE_URL=https://<ref>.supabase.co SUPABASE_ANON_KEY=...
+//	powersync-auth -anonymous -issuer "$SUPABASE_URL"
+//
+// Behind a load balancer on 10.0.0.0/8, with JSON logs, for a web app:
+//
+//	powersync-auth -anonymous -trusted-proxies 10.0.0.0/8 -log-format json \
+//		-cors-origins https://app.example.com
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const program = "powersync-auth"
+
+// Exit statuses.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitConfig  = 2
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// After the first signal, a second one ends the process at once.
+		<-ctx.Done()
+		stop()
+	}()
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run is the command: it reads the configuration from args and getenv,
+// serves until ctx is done, shuts down gracefully and returns the exit
+// status. Logs go to stderr; stdout only gets the usage text of -h.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	c, err := parseConfig(args, getenv, stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\nRun '%s -h' for usage.\n", program, err, program)
+		return exitConfig
+	}
+	logger := newLogger(c, stderr)
+	for _, w := range c.warnings {
+		logger.Warn(w)
+	}
+	if c.powersyncURLDefault {
+		logger.Warn(envPowerSyncURL+" is not set: making tokens for a local PowerSync Service", "audience", c.powersyncURL)
+	}
+
+	// The Supabase JWKS refresh outlives the signal until the server has
+	// shut down: requests still in flight may need it.
+	bg, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBackground()
+	a, err := newApp(bg, c, logger)
+	if err != nil {
+		return fail(logger, err)
+	}
+	ln, err := net.Listen("tcp", c.listen)
+	if err != nil {
+		return fail(logger, fmt.Errorf("listening on %s: %w", c.listen, err))
+	}
+	srv := newHTTPServer(a.handler, logger)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	attrs := []any{
+		"addr", ln.Addr().String(),
+		"routes", a.routes,
+		"kid", a.key.KeyID(),
+		"alg", a.key.Algorithm(),
+		"published_kids", a.published,
+		"audience", c.powersyncURL,
+		"token_lifetime", c.lifetime.String(),
+	}
+	if c.issuer != "" {
+		attrs = append(attrs, "issuer", c.issuer)
+	}
+	if c.supabaseURL != "" {
+		attrs = append(attrs, "supabase_url", c.supabaseURL, "supabase_strict", c.supabaseStrict)
+	}
+	if c.anonymous {
+		attrs = append(attrs, "anonymous_rate_limit", a.limiter)
+	}
+	if len(c.corsOrigins) > 0 {
+		attrs = append(attrs, "cors_origins", c.corsOrigins)
+	}
+	logger.Info(program+" listening", attrs...)
+
+	select {
+	case err := <-served:
+		return fail(logger, fmt.Errorf("serving: %w", err))
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down", "cause", context.Cause(ctx).Error(), "deadline", shutdownTimeout.String())
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		srv.Close()
+		return fail(logger, fmt.Errorf("requests still running after %v: %w", shutdownTimeout, err))
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return fail(logger, fmt.Errorf("serving: %w", err))
+	}
+	logger.Info("stopped")
+	return exitOK
+}
+
+// fail logs a fatal error and returns its exit status: exitConfig for a
+// configuration the server cannot run with, exitFailure otherwise.
+func fail(logger *slog.Logger, err error) int {
+	logger.Error(program + ": " + err.Error())
+	var ce *configError
+	if errors.As(err, &ce) {
+		return exitConfig
+	}
+	return exitFailure
+}
+
+// newLogger returns the logger c asks for, writing to w.
+func newLogger(c *config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.logLevel}
+	if c.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// printUsage prints the usage text of -h.
+func printUsage(fs *flag.FlagSet) {
+	w := fs.Output()
+	fmt.Fprintf(w, "Usage: %s [flags]\n\n", program)
+	fmt.Fprintf(w, "%s serves a JWKS and PowerSync tokens: the seed's powersync-jwks,\n", program)
+	fmt.Fprintf(w, "powersync-auth and powersync-auth-anonymous functions in one server.\n\n")
+	fmt.Fprintf(w, "Environment (secrets have no flag):\n"+
+		"  %-22s the signing key: base64 JWK secret, JWK JSON or PEM (default: the key file)\n"+
+		"  %-22s more public keys to publish, comma-separated\n"+
+		"  %-22s the PowerSync instance URL (or -powersync-url)\n"+
+		"  %-22s the Supabase project URL (or -supabase-url)\n"+
+		"  %-22s the project's anon or publishable key\n"+
+		"  %-22s the project's legacy JWT secret, for HS256 access tokens\n\n",
+		envPrivateKey, envPublicKey, envPowerSyncURL, envSupabaseURL, envAnonKey, envJWTSecret)
+	fmt.Fprintf(w, "Flags (a flag wins over its environment variable):\n")
+	fs.PrintDefaults()
+	fmt.Fprintf(w, "\nExamples:\n"+
+		"  %[1]s -anonymous                      # local development, no set-up\n"+
+		"  %[1]s -anonymous -issuer \"$SUPABASE_URL\" # the seed's tokens, iss included\n", program)
+}
