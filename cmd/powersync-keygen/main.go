@@ -311,62 +311,58 @@ func generate(cfg *config, stdout, stderr io.Writer) error {
 // render encodes the key in the given output format.
 func render(key *jwks.Key, format string) ([]byte, error) {
 	var b bytes.Buffer
+	enc := encoder{key: key}
 	switch format {
 	case "supabase":
-		pubJWK, err := key.MarshalPublic(jwks.FormatJWK)
-		if err != nil {
-			return nil, err
-		}
-		pubSecret, err := key.MarshalPublic(jwks.FormatSecret)
-		if err != nil {
-			return nil, err
-		}
-		privSecret, err := key.MarshalPrivate(jwks.FormatSecret)
-		if err != nil {
-			return nil, err
-		}
 		// The layout of generate-keys.ts, whose console.log added a line
 		// break after its text's own last one.
-		fmt.Fprintf(&b, "Public Key:\n%s\n\n---\n\n", indentJWK(pubJWK))
+		fmt.Fprintf(&b, "Public Key:\n%s\n\n---\n\n", indentJWK(enc.public(jwks.FormatJWK)))
 		fmt.Fprintf(&b, "Update secrets on Supabase by running the following:\n\n")
-		fmt.Fprintf(&b, "supabase secrets set POWERSYNC_PUBLIC_KEY=%s\n\n", pubSecret)
-		fmt.Fprintf(&b, "supabase secrets set POWERSYNC_PRIVATE_KEY=%s\n\n", privSecret)
+		fmt.Fprintf(&b, "supabase secrets set POWERSYNC_PUBLIC_KEY=%s\n\n", enc.public(jwks.FormatSecret))
+		fmt.Fprintf(&b, "supabase secrets set POWERSYNC_PRIVATE_KEY=%s\n\n", enc.private(jwks.FormatSecret))
 		fmt.Fprintf(&b, "# Get the PowerSync instance URL from the PowerSync dashboard\n")
 		fmt.Fprintf(&b, "supabase secrets set POWERSYNC_URL=...\n\n")
 	case "env":
-		pubSecret, err := key.MarshalPublic(jwks.FormatSecret)
-		if err != nil {
-			return nil, err
-		}
-		privSecret, err := key.MarshalPrivate(jwks.FormatSecret)
-		if err != nil {
-			return nil, err
-		}
 		fmt.Fprintf(&b, "# PowerSync signing key %q (%s), made by %s\n", key.KeyID(), key.Algorithm(), program)
-		fmt.Fprintf(&b, "POWERSYNC_PRIVATE_KEY=%s\n", privSecret)
-		fmt.Fprintf(&b, "POWERSYNC_PUBLIC_KEY=%s\n", pubSecret)
+		fmt.Fprintf(&b, "POWERSYNC_PRIVATE_KEY=%s\n", enc.private(jwks.FormatSecret))
+		fmt.Fprintf(&b, "POWERSYNC_PUBLIC_KEY=%s\n", enc.public(jwks.FormatSecret))
 	case "json":
-		privJWK, err := key.MarshalPrivate(jwks.FormatJWK)
-		if err != nil {
-			return nil, err
-		}
-		b.Write(indentJWK(privJWK))
+		b.Write(indentJWK(enc.private(jwks.FormatJWK)))
 		b.WriteByte('\n')
 	case "pem":
-		privPEM, err := key.MarshalPrivate(jwks.FormatPEM)
-		if err != nil {
-			return nil, err
-		}
-		pubPEM, err := key.MarshalPublic(jwks.FormatPEM)
-		if err != nil {
-			return nil, err
-		}
-		b.Write(privPEM)
-		b.Write(pubPEM)
+		b.Write(enc.private(jwks.FormatPEM))
+		b.Write(enc.public(jwks.FormatPEM))
 	default:
 		return nil, usagef("unknown -format %q", format)
 	}
+	if enc.err != nil {
+		return nil, enc.err
+	}
 	return b.Bytes(), nil
+}
+
+// encoder encodes one key in several formats, keeping the first error.
+type encoder struct {
+	key *jwks.Key
+	err error
+}
+
+func (e *encoder) public(f jwks.KeyFormat) []byte {
+	b, err := e.key.MarshalPublic(f)
+	e.keep(err)
+	return b
+}
+
+func (e *encoder) private(f jwks.KeyFormat) []byte {
+	b, err := e.key.MarshalPrivate(f)
+	e.keep(err)
+	return b
+}
+
+func (e *encoder) keep(err error) {
+	if e.err == nil {
+		e.err = err
+	}
 }
 
 // jwkOrder is the order members are printed in: the key type, the key
