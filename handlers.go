@@ -183,8 +183,8 @@ type TokenHandlerOption func(*tokenHandler)
 // WithPowerSyncURL sets the "powersync_url" of the responses, which clients
 // connect to (default: the Signer's audience). Trailing slashes are removed:
 // the JavaScript SDK refuses an endpoint that ends with one.
-func WithPowerSyncURL(url string) TokenHandlerOption {
-	return func(h *tokenHandler) { h.powersyncURL = url }
+func WithPowerSyncURL(instanceURL string) TokenHandlerOption {
+	return func(h *tokenHandler) { h.powersyncURL = instanceURL }
 }
 
 // WithLogger sets where the handler logs why requests failed (default
