@@ -1,9 +1,12 @@
 package jwks
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"unicode/utf8"
 )
 
 // A jsonObject is a JSON object by the exact names of its members.
@@ -38,10 +41,45 @@ func (o jsonObject) get(name string, dst any) error {
 	if !ok {
 		return nil
 	}
+	if fastGet(v, dst) {
+		return nil
+	}
 	if err := json.Unmarshal(v, dst); err != nil {
 		return fmt.Errorf("%q has the wrong type", name)
 	}
 	return nil
+}
+
+// fastGet decodes the common shapes of registered claims without
+// encoding/json's reflection: a string without escapes into a *string or
+// **string, a number into a **float64. v is valid JSON already (the object
+// it came from was decoded whole). It reports whether it did the decoding;
+// everything else is left to encoding/json.
+func fastGet(v json.RawMessage, dst any) bool {
+	switch d := dst.(type) {
+	case *string, **string:
+		if len(v) < 2 || v[0] != '"' || bytes.IndexByte(v, '\\') >= 0 || !utf8.Valid(v) {
+			return false
+		}
+		s := string(v[1 : len(v)-1])
+		if p, ok := d.(*string); ok {
+			*p = s
+		} else {
+			*d.(**string) = &s
+		}
+		return true
+	case **float64:
+		if len(v) == 0 || (v[0] != '-' && (v[0] < '0' || v[0] > '9')) {
+			return false
+		}
+		f, err := strconv.ParseFloat(string(v), 64)
+		if err != nil {
+			return false
+		}
+		*d = &f
+		return true
+	}
+	return false
 }
 
 // has reports whether the member name is present, even as null.
