@@ -231,7 +231,7 @@ func NewRemoteKeySet(ctx context.Context, jwksURL string, opts ...RemoteOption) 
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("jwks: NewRemoteKeySet with a context already done: %w", err)
 	}
-	if err := checkRemoteURL(jwksURL); err != nil {
+	if err := checkRemoteURL("JWKS URL", jwksURL); err != nil {
 		return nil, err
 	}
 	cfg := remoteConfig{
@@ -268,18 +268,19 @@ func NewRemoteKeySet(ctx context.Context, jwksURL string, opts ...RemoteOption) 
 
 // checkRemoteURL accepts absolute http and https URLs with a host and no
 // user information (a password in the URL would end up in logs and errors).
-// Its errors do not repeat the URL, for the same reason.
-func checkRemoteURL(raw string) error {
+// Its errors name the URL by what, and do not repeat it, for the same
+// reason.
+func checkRemoteURL(what, raw string) error {
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil:
-		return errors.New("jwks: the JWKS URL does not parse")
+		return fmt.Errorf("jwks: the %s does not parse", what)
 	case u.Scheme != "http" && u.Scheme != "https":
-		return errors.New("jwks: the JWKS URL must be http or https")
+		return fmt.Errorf("jwks: the %s must be http or https", what)
 	case u.Host == "":
-		return errors.New("jwks: the JWKS URL has no host")
+		return fmt.Errorf("jwks: the %s has no host", what)
 	case u.User != nil:
-		return errors.New("jwks: the JWKS URL must not carry credentials; use WithRemoteHTTPClient")
+		return fmt.Errorf("jwks: the %s must not carry credentials; give them to the HTTP client", what)
 	}
 	return nil
 }
@@ -675,12 +676,8 @@ func importRemoteKey(raw json.RawMessage) (kid string, key *Key, reason string) 
 	if kid == "" {
 		return "", nil, "no kid: tokens could not name it"
 	}
-	if v, ok := members["use"]; ok {
-		var use string
-		if json.Unmarshal(v, &use) != nil || use != "sig" {
-			return kid, nil, `"use" is not "sig"`
-		}
-	}
+	// ParseKey refuses a "use" other than "sig"; a verifier also needs
+	// "verify" among the key_ops, where ParseKey accepts "sign" alone.
 	if v, ok := members["key_ops"]; ok {
 		var ops []string
 		if json.Unmarshal(v, &ops) != nil || !slices.Contains(ops, "verify") {

@@ -222,8 +222,8 @@ func NewSupabaseAuthenticator(ctx context.Context, projectURL string, opts ...Su
 		opt(&cfg)
 	}
 	projectURL = strings.TrimRight(projectURL, "/")
-	if err := checkRemoteURL(projectURL); err != nil {
-		return nil, fmt.Errorf("jwks: Supabase project URL: %s", strings.TrimPrefix(err.Error(), "jwks: "))
+	if err := checkRemoteURL("Supabase project URL", projectURL); err != nil {
+		return nil, err
 	}
 	if u, _ := url.Parse(projectURL); u.RawQuery != "" || u.Fragment != "" {
 		return nil, errors.New("jwks: the Supabase project URL must not have a query or fragment")
