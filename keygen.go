@@ -564,16 +564,17 @@ func checkKey(spec *algSpec, pub crypto.PublicKey, signer crypto.Signer, externa
 		if p.Curve == nil || p.Curve.Params().Name != spec.crv {
 			return nil, nil, fmt.Errorf("%w: %s needs curve %s", ErrAlgorithmMismatch, spec.alg, spec.crv)
 		}
-		// Rebuild the point from its bytes: this refuses points off the curve
-		// and gives the standard library a key it can precompute for.
-		point := make([]byte, 1+2*spec.size)
-		point[0] = 4
-		if p.X == nil || p.Y == nil || p.X.Sign() < 0 || p.Y.Sign() < 0 ||
-			p.X.BitLen() > 8*spec.size || p.Y.BitLen() > 8*spec.size {
+		// Rebuild the key from its encoding: PublicKey.Bytes refuses points
+		// off the curve, and the new key is one the standard library can
+		// precompute for (jwx builds keys from big.Int coordinates).
+		//lint:ignore SA1019 only checks that jwx set the coordinates, which Bytes would dereference
+		if p.X == nil || p.Y == nil {
+			return nil, nil, fmt.Errorf("%w: EC point has no coordinates", ErrInvalidKey)
+		}
+		point, err := p.Bytes()
+		if err != nil {
 			return nil, nil, fmt.Errorf("%w: EC point is not on curve %s", ErrInvalidKey, spec.crv)
 		}
-		p.X.FillBytes(point[1 : 1+spec.size])
-		p.Y.FillBytes(point[1+spec.size:])
 		clean, err := ecdsa.ParseUncompressedPublicKey(spec.curve, point)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: EC point is not on curve %s", ErrInvalidKey, spec.crv)
@@ -582,10 +583,15 @@ func checkKey(spec *algSpec, pub crypto.PublicKey, signer crypto.Signer, externa
 		if !ok || external {
 			return clean, signer, nil
 		}
-		if priv.D == nil || priv.D.Sign() <= 0 || priv.D.BitLen() > 8*spec.size {
-			return nil, nil, fmt.Errorf("%w: EC private key is out of range", ErrInvalidKey)
+		//lint:ignore SA1019 only checks that jwx set the scalar, which Bytes would dereference
+		if priv.D == nil {
+			return nil, nil, fmt.Errorf("%w: EC private key has no scalar", ErrInvalidKey)
 		}
-		cleanPriv, err := ecdsa.ParseRawPrivateKey(spec.curve, priv.D.FillBytes(make([]byte, spec.size)))
+		d, err := priv.Bytes() // refuses a scalar out of range or not matching the point
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: EC private key is out of range or does not match its public key", ErrInvalidKey)
+		}
+		cleanPriv, err := ecdsa.ParseRawPrivateKey(spec.curve, d)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: EC private key is out of range", ErrInvalidKey)
 		}
