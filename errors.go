@@ -41,6 +41,12 @@ var (
 // sometimes two, such as a missing "aud", which is both ErrMissingClaim and
 // ErrAudience); test them with errors.Is.
 var (
+	// ErrNoToken: the request carries no token at all (no Authorization
+	// header), as opposed to a malformed one. [Verifier.VerifyRequest]
+	// returns it, and a middleware with [WithCredentialsOptional] lets such
+	// a request through.
+	ErrNoToken = errors.New("jwks: no token")
+
 	// ErrMalformed: not a compact JWS of three base64url parts holding JSON
 	// objects, too large, or a claim of the wrong type.
 	ErrMalformed = errors.New("jwks: malformed token")

@@ -108,25 +108,25 @@ func TestSignerTokensVerifyInPowerSync(t *testing.T) {
 	}{
 		{
 			name: "plain", subject: "user-1", audience: interopAudience,
-			aud: interopAudience, lifetime: jwks.DefaultLifetime,
+			aud: interopAudience, lifetime: jwks.DefaultTokenLifetime,
 		},
 		{
 			name: "issuer", subject: "user-1", audience: interopAudience,
 			opts:     []jwks.SignerOption{jwks.WithIssuer("https://auth.example.com")},
 			aud:      interopAudience,
 			claims:   map[string]any{"iss": "https://auth.example.com"},
-			lifetime: jwks.DefaultLifetime,
+			lifetime: jwks.DefaultTokenLifetime,
 		},
 		{
 			// PowerSync accepts the token on the second element.
 			name: "several audiences", subject: "user-1", audience: staging,
 			opts:     []jwks.SignerOption{jwks.WithExtraAudiences(interopAudience, "https://other.example")},
 			aud:      []string{staging, interopAudience, "https://other.example"},
-			lifetime: jwks.DefaultLifetime,
+			lifetime: jwks.DefaultTokenLifetime,
 		},
 		{
 			name: "parameters, claims and token ID", subject: "user-1", audience: interopAudience,
-			opts: []jwks.SignerOption{jwks.WithTokenID(true), jwks.WithLifetime(time.Hour)},
+			opts: []jwks.SignerOption{jwks.WithTokenID(true), jwks.WithTokenLifetime(time.Hour)},
 			sign: []jwks.SignOption{
 				jwks.WithParameters(map[string]any{"org": "acme", "teams": []string{"a", "b"}, "admin": true}),
 				jwks.WithClaim("role", "editor"),
@@ -148,19 +148,19 @@ func TestSignerTokensVerifyInPowerSync(t *testing.T) {
 			sign:     []jwks.SignOption{jwks.WithParameters(params{Org: "acme", Teams: []string{"x"}})},
 			aud:      interopAudience,
 			claims:   map[string]any{"parameters": map[string]any{"org": "acme", "teams": []string{"x"}}},
-			lifetime: jwks.DefaultLifetime,
+			lifetime: jwks.DefaultTokenLifetime,
 		},
 		{
 			// exp − iat = 86400: PowerSync's limit, which it accepts.
 			name: "24 hours", subject: "user-1", audience: interopAudience,
-			opts:     []jwks.SignerOption{jwks.WithLifetime(24 * time.Hour)},
+			opts:     []jwks.SignerOption{jwks.WithTokenLifetime(24 * time.Hour)},
 			aud:      interopAudience,
 			lifetime: 24 * time.Hour,
 		},
 		{
 			// encoding/json escapes <, > and & and the line separator.
 			name: "subject to escape", subject: "ユーザー \"1\" <&>\u2028\\", audience: interopAudience,
-			aud: interopAudience, lifetime: jwks.DefaultLifetime,
+			aud: interopAudience, lifetime: jwks.DefaultTokenLifetime,
 		},
 	}
 

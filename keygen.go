@@ -19,6 +19,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/powersync-jwks/jwks/internal/quote"
+
 	"github.com/lestrrat-go/jwx/v2/jwk"
 )
 
@@ -288,7 +290,7 @@ func parseJWK(data []byte, c keyConfig) (*Key, error) {
 		return nil, err
 	}
 	if h.Use != "" && h.Use != "sig" {
-		return nil, fmt.Errorf("%w: JWK use %q is not sig", ErrInvalidKey, truncate(h.Use))
+		return nil, fmt.Errorf("%w: JWK use %q is not sig", ErrInvalidKey, quote.Value(h.Use))
 	}
 	if h.KeyOps != nil && !containsAny(h.KeyOps, "sign", "verify") {
 		return nil, fmt.Errorf("%w: JWK key_ops allow neither sign nor verify", ErrInvalidKey)
@@ -331,7 +333,7 @@ func jwkAlgorithm(h *jwkHeader, want Algorithm) (*algSpec, error) {
 	case "":
 		return nil, fmt.Errorf("%w: JWK has no kty", ErrKeyFormat)
 	default:
-		return nil, fmt.Errorf("%w: key type %q", ErrUnsupportedAlgorithm, truncate(h.Kty))
+		return nil, fmt.Errorf("%w: key type %q", ErrUnsupportedAlgorithm, quote.Value(h.Kty))
 	}
 	var spec *algSpec
 	switch {
@@ -348,14 +350,14 @@ func jwkAlgorithm(h *jwkHeader, want Algorithm) (*algSpec, error) {
 		spec = RS256.spec()
 	default:
 		if spec = specForCurve(h.Crv); spec == nil {
-			return nil, fmt.Errorf("%w: %s curve %q", ErrUnsupportedAlgorithm, h.Kty, truncate(h.Crv))
+			return nil, fmt.Errorf("%w: %s curve %q", ErrUnsupportedAlgorithm, h.Kty, quote.Value(h.Crv))
 		}
 	}
 	if spec.kty != h.Kty {
 		return nil, fmt.Errorf("%w: %s key labelled %s", ErrAlgorithmMismatch, h.Kty, spec.alg)
 	}
 	if spec.crv != "" && h.Crv != spec.crv {
-		return nil, fmt.Errorf("%w: %s needs curve %s, not %q", ErrAlgorithmMismatch, spec.alg, spec.crv, truncate(h.Crv))
+		return nil, fmt.Errorf("%w: %s needs curve %s, not %q", ErrAlgorithmMismatch, spec.alg, spec.crv, quote.Value(h.Crv))
 	}
 	return spec, nil
 }
@@ -385,7 +387,7 @@ func parsePEM(data []byte, c keyConfig) (*Key, error) {
 		case "ENCRYPTED PRIVATE KEY":
 			return nil, fmt.Errorf("%w: encrypted PEM keys are not supported; decrypt it first", ErrKeyFormat)
 		default:
-			return nil, fmt.Errorf("%w: PEM block %q is not a key", ErrKeyFormat, truncate(block.Type))
+			return nil, fmt.Errorf("%w: PEM block %q is not a key", ErrKeyFormat, quote.Value(block.Type))
 		}
 		if err != nil {
 			return nil, pemError(block.Type, err)
@@ -818,17 +820,7 @@ func unsupportedAlgorithm(alg string) error {
 	if alg == "" {
 		return fmt.Errorf("%w: no algorithm", ErrUnsupportedAlgorithm)
 	}
-	return fmt.Errorf("%w: %q (supported: RS256, RS384, RS512, ES256, ES384, ES512, EdDSA)", ErrUnsupportedAlgorithm, truncate(alg))
-}
-
-// truncate shortens a value from the input before it goes into an error
-// message.
-func truncate(s string) string {
-	const max = 32
-	if len(s) <= max {
-		return s
-	}
-	return s[:max] + "…"
+	return fmt.Errorf("%w: %q (supported: RS256, RS384, RS512, ES256, ES384, ES512, EdDSA)", ErrUnsupportedAlgorithm, quote.Value(alg))
 }
 
 func containsAny(list []string, values ...string) bool {

@@ -4,61 +4,9 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strings"
+
+	"github.com/powersync-jwks/jwks/internal/bearer"
 )
-
-// Errors of the Authorization header, kept apart from token errors: the
-// first means "not signed in", the second "signed in wrongly".
-var (
-	errNoCredentials  = errors.New("jwks: no Authorization header")
-	errBadCredentials = errors.New("jwks: malformed Authorization header")
-)
-
-// bearerToken returns the credential of the request's Authorization header:
-// exactly one header, of the form "<scheme> <token68>" with a single space,
-// where scheme is Bearer (any case) or, when allowToken is set, PowerSync's
-// Token. Anything else — two headers, two credentials, stray whitespace,
-// characters outside token68 — is refused.
-func bearerToken(r *http.Request, allowToken bool) (string, error) {
-	values := r.Header.Values("Authorization")
-	switch len(values) {
-	case 0:
-		return "", errNoCredentials
-	case 1:
-	default:
-		return "", errBadCredentials
-	}
-	scheme, cred, ok := strings.Cut(values[0], " ")
-	if !ok || !(strings.EqualFold(scheme, "Bearer") || allowToken && strings.EqualFold(scheme, "Token")) || !isToken68(cred) {
-		return "", errBadCredentials
-	}
-	return cred, nil
-}
-
-// isToken68 reports whether s is a token68 of RFC 9110 section 11.2, which
-// covers JWTs and Supabase's sb_… API keys.
-func isToken68(s string) bool {
-	if s == "" || len(s) > MaxTokenSize {
-		return false
-	}
-	i := 0
-	for ; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/') {
-			break
-		}
-	}
-	if i == 0 {
-		return false
-	}
-	for ; i < len(s); i++ {
-		if s[i] != '=' {
-			return false
-		}
-	}
-	return true
-}
 
 type claimsKey struct{}
 
@@ -83,7 +31,7 @@ func ClaimsFromContext(ctx context.Context) (*Claims, bool) {
 // fetched; next is not called.
 func (v *Verifier) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		raw, err := bearerToken(r, true)
+		raw, err := bearer.Token(r, true, MaxTokenSize)
 		if err == nil {
 			var c *Claims
 			if c, err = v.Verify(r.Context(), raw); err == nil {
@@ -130,9 +78,9 @@ var tokenProblems = []struct {
 // problemFor classifies an authentication error.
 func problemFor(err error) authProblem {
 	switch {
-	case errors.Is(err, errNoCredentials):
+	case errors.Is(err, bearer.ErrNoCredentials):
 		return problemNoCredentials
-	case errors.Is(err, errBadCredentials):
+	case errors.Is(err, bearer.ErrBadCredentials):
 		return problemBadHeader
 	case errors.Is(err, ErrUnavailable):
 		return problemUnavailable

@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/powersync-jwks/jwks/internal/quote"
+
 	"golang.org/x/time/rate"
 )
 
@@ -341,7 +343,7 @@ func (r *RemoteKeySet) LookupKey(ctx context.Context, kid string) (*Key, error) 
 		case <-ctx.Done():
 			if r.usable(s) {
 				return nil, fmt.Errorf("%w: kid %q is not in the key set, and the context ended during a refresh: %w",
-					ErrUnknownKey, truncate(kid), ctx.Err())
+					ErrUnknownKey, quote.Value(kid), ctx.Err())
 			}
 			return nil, r.unavailable(ctx.Err())
 		}
@@ -366,7 +368,7 @@ func (r *RemoteKeySet) LookupKey(ctx context.Context, kid string) (*Key, error) 
 }
 
 func (r *RemoteKeySet) unknown(kid string) error {
-	return fmt.Errorf("%w: kid %q is not in the key set at %s", ErrUnknownKey, truncate(kid), r.url)
+	return fmt.Errorf("%w: kid %q is not in the key set at %s", ErrUnknownKey, quote.Value(kid), r.url)
 }
 
 func (r *RemoteKeySet) unavailable(cause error) error {
@@ -650,7 +652,7 @@ func (r *RemoteKeySet) parseDocument(body []byte) (map[string]*Key, error) {
 
 func (r *RemoteKeySet) skip(index int, kid, reason string) {
 	r.cfg.log.Warn("jwks: skipping a key of the remote key set",
-		"url", r.url, "index", index, "kid", truncate(kid), "reason", reason)
+		"url", r.url, "index", index, "kid", quote.Value(kid), "reason", reason)
 }
 
 // importRemoteKey reads one entry of a JWKS: it returns the entry's key ID

@@ -17,9 +17,9 @@ import (
 // Token lifetimes. PowerSync refuses tokens that live longer than a day and
 // recommends at most an hour; the seed's tokens lived 5 minutes.
 const (
-	DefaultLifetime = 5 * time.Minute
-	MaxLifetime     = 24 * time.Hour
-	minLifetime     = time.Second
+	DefaultTokenLifetime = 5 * time.Minute
+	MaxTokenLifetime     = 24 * time.Hour
+	minLifetime          = time.Second
 
 	// MaxTokenSize is the largest token the Verifier reads and the Signer
 	// makes, in bytes. Larger tokens are refused before any decoding.
@@ -45,13 +45,13 @@ type Signer struct {
 	fixedClaims []byte
 }
 
-// WithLifetime sets how long tokens are valid: at least a second, at most
-// MaxLifetime (24 hours, PowerSync's limit); DefaultLifetime (5 minutes)
+// WithTokenLifetime sets how long tokens are valid: at least a second, at most
+// MaxTokenLifetime (24 hours, PowerSync's limit); DefaultTokenLifetime (5 minutes)
 // when not set. PowerSync's clients fetch a new token when theirs has less
 // than 30 seconds left, so lifetimes under a minute or two make them fetch
 // all the time; keep it well below the time an old key stays published after
 // a rotation. Lifetimes are whole seconds.
-func WithLifetime(d time.Duration) SignerOption {
+func WithTokenLifetime(d time.Duration) SignerOption {
 	return signerOption(func(s *Signer) { s.lifetime = d })
 }
 
@@ -72,7 +72,7 @@ func NewSigner(ks *KeySet, audience string, opts ...SignerOption) (*Signer, erro
 	s := &Signer{
 		ks:        ks,
 		audiences: []string{audience},
-		lifetime:  DefaultLifetime,
+		lifetime:  DefaultTokenLifetime,
 		now:       time.Now,
 	}
 	for _, opt := range opts {
@@ -90,7 +90,7 @@ func NewSigner(ks *KeySet, audience string, opts ...SignerOption) (*Signer, erro
 	if s.issuer != strings.TrimSpace(s.issuer) || !utf8.ValidString(s.issuer) {
 		return nil, errors.New("jwks: issuer has surrounding spaces or invalid UTF-8")
 	}
-	if s.lifetime < minLifetime || s.lifetime > MaxLifetime {
+	if s.lifetime < minLifetime || s.lifetime > MaxTokenLifetime {
 		return nil, fmt.Errorf("jwks: token lifetime %v is outside [1s, 24h]", s.lifetime)
 	}
 	if s.now == nil {
@@ -150,9 +150,8 @@ type Token struct {
 type SignOption func(*signRequest)
 
 type signRequest struct {
-	params   any
-	claims   map[string]any
-	lifetime time.Duration
+	params any
+	claims map[string]any
 }
 
 // reservedClaims are set by the Signer and cannot be set with WithClaim.
@@ -179,12 +178,6 @@ func WithClaim(name string, value any) SignOption {
 	}
 }
 
-// WithTokenLifetime shortens the lifetime of one token; it must be at least
-// a second and at most the Signer's lifetime.
-func WithTokenLifetime(d time.Duration) SignOption {
-	return func(r *signRequest) { r.lifetime = d }
-}
-
 // Sign mints a token for subject, the user ID that sync rules see. The header
 // is {"alg","kid","typ":"JWT"} of the key set's current signing key; the
 // claims are "sub", "aud", "iat", "exp" (integer seconds), "iss" when
@@ -203,12 +196,9 @@ func (s *Signer) Sign(ctx context.Context, subject string, opts ...SignOption) (
 	if !utf8.ValidString(subject) {
 		return nil, errors.New("jwks: subject is not valid UTF-8")
 	}
-	req := signRequest{lifetime: s.lifetime}
+	var req signRequest
 	for _, opt := range opts {
 		opt(&req)
-	}
-	if req.lifetime < minLifetime || req.lifetime > s.lifetime {
-		return nil, fmt.Errorf("jwks: token lifetime %v is outside [1s, %v]", req.lifetime, s.lifetime)
 	}
 
 	key := s.ks.load().signing
@@ -216,7 +206,7 @@ func (s *Signer) Sign(ctx context.Context, subject string, opts ...SignOption) (
 		return nil, fmt.Errorf("%w: the key set has no signing key", ErrPublicKey)
 	}
 	now := s.now().Truncate(time.Second)
-	exp := now.Add(req.lifetime.Truncate(time.Second))
+	exp := now.Add(s.lifetime.Truncate(time.Second))
 	tok := &Token{Subject: subject, KeyID: key.kid, IssuedAt: now, ExpiresAt: exp}
 
 	claims := make([]byte, 0, 128+len(s.fixedClaims)+len(subject))

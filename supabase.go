@@ -12,6 +12,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/powersync-jwks/jwks/internal/bearer"
+	"github.com/powersync-jwks/jwks/internal/quote"
+	"github.com/powersync-jwks/jwks/internal/unverified"
+
 	"golang.org/x/time/rate"
 )
 
@@ -195,7 +199,6 @@ type SupabaseAuthenticator struct {
 	cfg        supabaseConfig
 	jwks       *RemoteKeySet
 	verifier   *Verifier // JWKS and, when configured, the legacy secret
-	claims     *Verifier // the same checks, for tokens /auth/v1/user vouches for
 
 	// userCalls limits the /auth/v1/user calls for tokens that were not
 	// verified locally. A rate.Limiter is safe for concurrent use.
@@ -257,7 +260,7 @@ func NewSupabaseAuthenticator(ctx context.Context, projectURL string, opts ...Su
 	if err != nil {
 		return nil, err
 	}
-	verifierOpts := []VerifierOption{WithIssuer(issuer), WithClock(cfg.now)}
+	verifierOpts := []VerifierOption{WithIssuer(issuer), WithClock(cfg.now), WithMaxTokenLifetime(supabaseMaxLifetime)}
 	if cfg.legacySecret != "" {
 		verifierOpts = append(verifierOpts, WithHS256Secret([]byte(cfg.legacySecret)))
 	}
@@ -265,12 +268,6 @@ func NewSupabaseAuthenticator(ctx context.Context, projectURL string, opts ...Su
 	if err != nil {
 		return nil, err
 	}
-	verifier.maxLifetime = supabaseMaxLifetime
-	claims, err := NewVerifier(keys, SupabaseAudience, WithIssuer(issuer), WithClock(cfg.now))
-	if err != nil {
-		return nil, err
-	}
-	claims.maxLifetime = supabaseMaxLifetime
 
 	return &SupabaseAuthenticator{
 		projectURL: projectURL,
@@ -278,7 +275,6 @@ func NewSupabaseAuthenticator(ctx context.Context, projectURL string, opts ...Su
 		cfg:        cfg,
 		jwks:       keys,
 		verifier:   verifier,
-		claims:     claims,
 		userCalls:  rate.NewLimiter(cfg.unverifiedRate, cfg.unverifiedMax),
 	}, nil
 }
@@ -308,7 +304,7 @@ func (s *SupabaseAuthenticator) Authenticate(r *http.Request) (*Identity, error)
 // errors of Authenticate, for hosts that want the user rather than a token.
 func (s *SupabaseAuthenticator) User(r *http.Request) (*SupabaseUser, error) {
 	ctx := r.Context()
-	raw, err := bearerToken(r, false)
+	raw, err := bearer.Token(r, false, MaxTokenSize)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
 	}
@@ -317,25 +313,19 @@ func (s *SupabaseAuthenticator) User(r *http.Request) (*SupabaseUser, error) {
 		// is signed in.
 		return nil, fmt.Errorf("%w: %w: the bearer is not a user's access token (an API key?)", ErrUnauthenticated, ErrMalformed)
 	}
-	t, err := splitToken(raw)
-	if err != nil {
-		return nil, fmt.Errorf("%w: Supabase access token: %w", ErrUnauthenticated, err)
-	}
-
 	// Verify locally whatever can be: only an HS256 token without the
-	// legacy secret needs Supabase to vouch for its signature.
-	vouched := t.header.Alg == hs256 && s.cfg.legacySecret == ""
-	var c *Claims
-	if vouched {
-		if s.cfg.apiKey == "" {
-			return nil, fmt.Errorf("%w: %w: an HS256 Supabase token, and neither the legacy JWT secret nor the API key is configured to check it",
-				ErrUnauthenticated, ErrSignature)
-		}
-		// Check what can be checked before asking Supabase, so that junk
-		// never costs an upstream call.
-		c, err = s.claims.checkUnverified(t)
-	} else {
-		c, err = s.verifier.verify(ctx, t)
+	// legacy secret needs Supabase to vouch for its signature, and its
+	// claims are checked before asking Supabase, so that junk never costs
+	// an upstream call.
+	unsigned := ""
+	if s.cfg.legacySecret == "" {
+		unsigned = hs256
+	}
+	alg, claims, err := unverified.Verify(ctx, s.verifier, raw, unsigned)
+	vouched := alg == hs256 && s.cfg.legacySecret == ""
+	if vouched && s.cfg.apiKey == "" {
+		return nil, fmt.Errorf("%w: %w: an HS256 Supabase token, and neither the legacy JWT secret nor the API key is configured to check it",
+			ErrUnauthenticated, ErrSignature)
 	}
 	if err != nil {
 		if errors.Is(err, ErrUnavailable) {
@@ -343,6 +333,7 @@ func (s *SupabaseAuthenticator) User(r *http.Request) (*SupabaseUser, error) {
 		}
 		return nil, fmt.Errorf("%w: Supabase access token: %w", ErrUnauthenticated, err)
 	}
+	c := claims.(*Claims)
 	u, err := supabaseUserOf(c)
 	if err != nil {
 		return nil, err
@@ -373,8 +364,8 @@ func supabaseUserOf(c *Claims) (*SupabaseUser, error) {
 		{"email", &u.Email}, {"phone", &u.Phone}, {"aal", &u.AAL}, {"app_metadata", &u.AppMetadata},
 		{"client_id", &u.clientID},
 	} {
-		if err := c.members.get(m.name, m.dst); err != nil {
-			return nil, fmt.Errorf("%w: %w: Supabase claim %v", ErrUnauthenticated, ErrMalformed, err)
+		if _, err := c.Get(m.name, m.dst); err != nil {
+			return nil, fmt.Errorf("%w: %w: Supabase access token: %v", ErrUnauthenticated, ErrMalformed, err)
 		}
 	}
 	return u, nil
@@ -386,10 +377,10 @@ func (s *SupabaseAuthenticator) policy(u *SupabaseUser) error {
 		return fmt.Errorf("%w: %w: role", ErrUnauthenticated, ErrMissingClaim)
 	}
 	if !slices.Contains(s.cfg.roles, u.Role) {
-		return fmt.Errorf("%w: Supabase role %q is not accepted", ErrForbidden, truncate(u.Role))
+		return fmt.Errorf("%w: Supabase role %q is not accepted", ErrForbidden, quote.Value(u.Role))
 	}
 	if id := u.clientID; id != nil && !slices.Contains(s.cfg.clients, "*") && !slices.Contains(s.cfg.clients, *id) {
-		return fmt.Errorf("%w: the token was issued to OAuth client %q", ErrForbidden, truncate(*id))
+		return fmt.Errorf("%w: the token was issued to OAuth client %q", ErrForbidden, quote.Value(*id))
 	}
 	if u.IsAnonymous && !s.cfg.allowAnonymous {
 		return fmt.Errorf("%w: anonymous Supabase users may not sync", ErrForbidden)
@@ -440,7 +431,7 @@ func (s *SupabaseAuthenticator) confirm(ctx context.Context, raw string, u *Supa
 			Code      any    `json:"code"`
 		}
 		_ = json.Unmarshal(body, &gotrue)
-		return fmt.Errorf("%w: Supabase /auth/v1/user answered %d %s", ErrUnauthenticated, res.StatusCode, truncate(gotrue.ErrorCode))
+		return fmt.Errorf("%w: Supabase /auth/v1/user answered %d %s", ErrUnauthenticated, res.StatusCode, quote.Value(gotrue.ErrorCode))
 	}
 	var user supabaseUserResponse
 	if err := json.Unmarshal(body, &user); err != nil {

@@ -13,11 +13,18 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/powersync-jwks/jwks/internal/quote"
+	"github.com/powersync-jwks/jwks/internal/unverified"
 )
 
 // DefaultLeeway is the clock skew a Verifier tolerates on "exp", "nbf" and
 // "iat": PowerSync's own tolerance.
 const DefaultLeeway = 60 * time.Second
+
+// maxVerifiedLifetime bounds WithMaxTokenLifetime: a week, the longest
+// access-token lifetime a Supabase project can be configured with.
+const maxVerifiedLifetime = 7 * 24 * time.Hour
 
 // hs256 is the one symmetric algorithm a Verifier can accept, and only for a
 // secret configured with WithHS256Secret (a Supabase legacy JWT secret).
@@ -44,9 +51,11 @@ func WithLeeway(d time.Duration) VerifierOption {
 	return verifierOption(func(v *Verifier) { v.leeway = d })
 }
 
-// WithMaxLifetime sets the longest "exp" − "iat" accepted (default
-// MaxLifetime, 24 hours, as PowerSync).
-func WithMaxLifetime(d time.Duration) VerifierOption {
+// WithMaxTokenLifetime sets the longest "exp" − "iat" accepted (default
+// [MaxTokenLifetime], 24 hours, as PowerSync). It may be raised up to a week
+// to verify the tokens of another issuer (a Supabase project can issue access
+// tokens that live a week); PowerSync itself refuses anything over a day.
+func WithMaxTokenLifetime(d time.Duration) VerifierOption {
 	return verifierOption(func(v *Verifier) { v.maxLifetime = d })
 }
 
@@ -74,7 +83,7 @@ func NewVerifier(keys KeySource, audience string, opts ...VerifierOption) (*Veri
 		keys:        keys,
 		audiences:   []string{audience},
 		leeway:      DefaultLeeway,
-		maxLifetime: MaxLifetime,
+		maxLifetime: MaxTokenLifetime,
 		now:         time.Now,
 	}
 	for _, opt := range opts {
@@ -89,8 +98,8 @@ func NewVerifier(keys KeySource, audience string, opts ...VerifierOption) (*Veri
 	if v.leeway < 0 || v.leeway > 5*time.Minute {
 		return nil, fmt.Errorf("jwks: leeway %v is outside [0, 5m]", v.leeway)
 	}
-	if v.maxLifetime < minLifetime || v.maxLifetime > MaxLifetime {
-		return nil, fmt.Errorf("jwks: maximum lifetime %v is outside [1s, 24h]", v.maxLifetime)
+	if v.maxLifetime < minLifetime || v.maxLifetime > maxVerifiedLifetime {
+		return nil, fmt.Errorf("jwks: maximum token lifetime %v is outside [1s, 168h]", v.maxLifetime)
 	}
 	if v.now == nil {
 		return nil, errors.New("jwks: nil clock")
@@ -145,6 +154,20 @@ func (c *Claims) Decode(v any) error {
 		return errors.New("jwks: these claims were not decoded from a token")
 	}
 	return json.Unmarshal(c.raw, v)
+}
+
+// Get decodes the claim name, read by its exact name, into v, a pointer (as
+// for [encoding/json.Unmarshal]). It reports whether the token has the claim;
+// an absent claim leaves v as it is, and a claim of another type than v is an
+// error. Unlike [Claims.Decode] into a struct, "Role" never fills "role".
+func (c *Claims) Get(name string, v any) (bool, error) {
+	if !c.members.has(name) {
+		return false, nil
+	}
+	if err := c.members.get(name, v); err != nil {
+		return true, fmt.Errorf("jwks: claim %w", err)
+	}
+	return true, nil
 }
 
 // Extra returns the claims other than "sub", "aud", "iss", "iat", "exp",
@@ -241,7 +264,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 func (v *Verifier) verify(ctx context.Context, t *splitJWS) (*Claims, error) {
 	h := &t.header
 	if !slices.Contains(v.algorithms, Algorithm(h.Alg)) {
-		return nil, fmt.Errorf("%w: algorithm %q not allowed", ErrSignature, truncate(h.Alg))
+		return nil, fmt.Errorf("%w: algorithm %q not allowed", ErrSignature, quote.Value(h.Alg))
 	}
 	sig, err := base64.RawURLEncoding.DecodeString(t.signature)
 	if err != nil || len(sig) == 0 {
@@ -261,12 +284,12 @@ func (v *Verifier) verify(ctx context.Context, t *splitJWS) (*Claims, error) {
 		key, err := v.keys.LookupKey(ctx, *h.Kid)
 		if err != nil {
 			if errors.Is(err, ErrUnknownKey) {
-				return nil, fmt.Errorf("%w: kid %q", ErrUnknownKey, truncate(*h.Kid))
+				return nil, fmt.Errorf("%w: kid %q", ErrUnknownKey, quote.Value(*h.Kid))
 			}
 			return nil, err
 		}
 		if key == nil || key.spec == nil { // a KeySource of the caller's that broke its contract
-			return nil, fmt.Errorf("%w: the key source returned no key for kid %q", ErrUnknownKey, truncate(*h.Kid))
+			return nil, fmt.Errorf("%w: the key source returned no key for kid %q", ErrUnknownKey, quote.Value(*h.Kid))
 		}
 		if key.spec.alg != Algorithm(h.Alg) {
 			return nil, fmt.Errorf("%w: token alg %s, key %s is %s", ErrSignature, h.Alg, key.kid, key.spec.alg)
@@ -278,11 +301,24 @@ func (v *Verifier) verify(ctx context.Context, t *splitJWS) (*Claims, error) {
 	return v.decodeClaims(t)
 }
 
-// checkUnverified decodes and checks the claims of a token as Verify does,
-// but not its signature: for tokens whose signature another party vouches
-// for (Supabase's /auth/v1/user), checked before asking it.
-func (v *Verifier) checkUnverified(t *splitJWS) (*Claims, error) {
-	return v.decodeClaims(t)
+func init() {
+	unverified.Verify = func(ctx context.Context, verifier any, raw, unsignedAlg string) (string, any, error) {
+		t, err := splitToken(raw)
+		if err != nil {
+			return "", nil, err
+		}
+		v := verifier.(*Verifier)
+		var c *Claims
+		if unsignedAlg != "" && t.header.Alg == unsignedAlg {
+			c, err = v.decodeClaims(t)
+		} else {
+			c, err = v.verify(ctx, t)
+		}
+		if err != nil {
+			return t.header.Alg, nil, err
+		}
+		return t.header.Alg, c, nil
+	}
 }
 
 // splitJWS is a compact JWS taken apart, with its header decoded.
@@ -389,14 +425,14 @@ func (v *Verifier) checkClaims(tc *tokenClaims, c *Claims) error {
 		return err
 	}
 	if !slices.ContainsFunc(c.Audience, func(a string) bool { return slices.Contains(v.audiences, a) }) {
-		return fmt.Errorf("%w: %q", ErrAudience, truncate(strings.Join(c.Audience, ",")))
+		return fmt.Errorf("%w: %q", ErrAudience, quote.Value(strings.Join(c.Audience, ",")))
 	}
 
 	if tc.Iss != nil {
 		c.Issuer = *tc.Iss
 	}
 	if v.issuer != "" && c.Issuer != v.issuer {
-		return fmt.Errorf("%w: %q", ErrIssuer, truncate(c.Issuer))
+		return fmt.Errorf("%w: %q", ErrIssuer, quote.Value(c.Issuer))
 	}
 	if tc.Jti != nil {
 		c.ID = *tc.Jti

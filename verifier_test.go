@@ -324,7 +324,7 @@ func TestVerifierOptions(t *testing.T) {
 		require.ErrorIs(t, err, jwks.ErrNotYetValid)
 	})
 	t.Run("max lifetime", func(t *testing.T) {
-		v, keys := conformanceVerifier(t, jwks.WithMaxLifetime(time.Hour))
+		v, keys := conformanceVerifier(t, jwks.WithMaxTokenLifetime(time.Hour))
 		_, err := v.Verify(context.Background(), forge(t, keys[jwks.ES256], nil, goodClaims(map[string]any{"iat": now, "exp": now + 3600})))
 		require.NoError(t, err)
 		_, err = v.Verify(context.Background(), forge(t, keys[jwks.ES256], nil, goodClaims(map[string]any{"iat": now, "exp": now + 3601})))
@@ -373,7 +373,7 @@ func TestVerifierOptions(t *testing.T) {
 		{"audience with newline", ks, testAudience + "\n", nil, "surrounding spaces"},
 		{"negative leeway", ks, testAudience, []jwks.VerifierOption{jwks.WithLeeway(-time.Second)}, "leeway"},
 		{"leeway over 5 minutes", ks, testAudience, []jwks.VerifierOption{jwks.WithLeeway(time.Hour)}, "leeway"},
-		{"max lifetime over a day", ks, testAudience, []jwks.VerifierOption{jwks.WithMaxLifetime(25 * time.Hour)}, "maximum lifetime"},
+		{"max lifetime over a week", ks, testAudience, []jwks.VerifierOption{jwks.WithMaxTokenLifetime(8 * 24 * time.Hour)}, "maximum token lifetime"},
 		{"no algorithms", ks, testAudience, []jwks.VerifierOption{jwks.WithAlgorithms()}, "no algorithm"},
 		{"PS256", ks, testAudience, []jwks.VerifierOption{jwks.WithAlgorithms("PS256")}, "unsupported"},
 		{"HS256 without a secret", ks, testAudience, []jwks.VerifierOption{jwks.WithAlgorithms("HS256")}, "unsupported"},

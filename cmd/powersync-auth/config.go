@@ -231,7 +231,7 @@ var settings = []setting{
 			switch {
 			case err != nil:
 				return fmt.Errorf("%q is not a duration, such as 5m or 1h", v)
-			case d < time.Second || d > jwks.MaxLifetime:
+			case d < time.Second || d > jwks.MaxTokenLifetime:
 				return fmt.Errorf("%v is outside 1s to 24h", d)
 			case d%time.Second != 0:
 				return fmt.Errorf("%v is not a whole number of seconds", d)

@@ -68,7 +68,7 @@ func newApp(ctx context.Context, c *config, logger *slog.Logger) (*app, error) {
 	if err != nil {
 		return nil, configErrorf("%s: %s", envPublicKey, reason(err))
 	}
-	signerOpts := []jwks.SignerOption{jwks.WithLifetime(c.lifetime)}
+	signerOpts := []jwks.SignerOption{jwks.WithTokenLifetime(c.lifetime)}
 	if c.issuer != "" {
 		signerOpts = append(signerOpts, jwks.WithIssuer(c.issuer))
 	}
