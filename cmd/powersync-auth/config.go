@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -29,9 +30,8 @@ const (
 	defaultKeyFile = "powersync-auth.key"
 )
 
-// The environment variables of the seed project, read as it read them. The
-// four that hold secrets have no flag: a command line is visible to every
-// user of the machine (ps), an environment is not.
+// The environment variables of the PowerSync Edge Functions example, read
+// as its functions read them.
 const (
 	envPrivateKey   = "POWERSYNC_PRIVATE_KEY"
 	envPublicKey    = "POWERSYNC_PUBLIC_KEY"
@@ -41,6 +41,28 @@ const (
 	envJWTSecret    = "SUPABASE_JWT_SECRET"
 	envPort         = "PORT"
 )
+
+// flagEnv names the environment variable of each flag. A flag on the
+// command line wins over its variable, which wins over the default; an
+// empty variable counts as unset. PORT, as hosting platforms set it, stands
+// in for -listen when neither the flag nor its variable is set.
+var flagEnv = map[string]string{
+	"listen":           "POWERSYNC_AUTH_LISTEN",
+	"powersync-url":    envPowerSyncURL,
+	"supabase-url":     envSupabaseURL,
+	"supabase-strict":  "POWERSYNC_AUTH_SUPABASE_STRICT",
+	"anonymous":        "POWERSYNC_AUTH_ANONYMOUS",
+	"anonymous-unique": "POWERSYNC_AUTH_ANONYMOUS_UNIQUE",
+	"anonymous-burst":  "POWERSYNC_AUTH_ANONYMOUS_BURST",
+	"anonymous-every":  "POWERSYNC_AUTH_ANONYMOUS_EVERY",
+	"trusted-proxies":  "POWERSYNC_AUTH_TRUSTED_PROXIES",
+	"cors-origins":     "POWERSYNC_AUTH_CORS_ORIGINS",
+	"token-lifetime":   "POWERSYNC_AUTH_TOKEN_LIFETIME",
+	"issuer":           "POWERSYNC_AUTH_ISSUER",
+	"key-file":         "POWERSYNC_AUTH_KEY_FILE",
+	"log-format":       "POWERSYNC_AUTH_LOG_FORMAT",
+	"log-level":        "POWERSYNC_AUTH_LOG_LEVEL",
+}
 
 // config is the server's configuration, read from the command line and the
 // environment by parseConfig. It holds secrets: it is never printed or
@@ -89,262 +111,89 @@ func configErrorf(format string, args ...any) error {
 	return &configError{msg: fmt.Sprintf(format, args...)}
 }
 
-// A setting is one configuration value that has a flag: the flag's name,
-// the environment variable that stands in for it, its default, and how its
-// text is read into a config. A flag given on the command line wins over the
-// variable, which wins over the default; an empty variable counts as unset.
-type setting struct {
-	flag    string
-	env     string
-	def     string
-	isBool  bool
-	usage   string
-	apply   func(c *config, v string) error
-	envNote string // how the usage text names the variables, when not just env
+// newFlagSet returns the command's flags, each bound to its field of c and
+// holding its default. A flag checks only its syntax when set; its other
+// checks run after parsing (see checkFlags).
+func newFlagSet(c *config) *flag.FlagSet {
+	fs := flag.NewFlagSet(program, flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // run reports errors; -h prints the usage
+	fs.StringVar(&c.listen, "listen", defaultListen,
+		"`address` to listen on, host:port; when neither the flag nor its variable\n"+
+			"is set, PORT=n (as hosting platforms set it) means :n")
+	fs.StringVar(&c.powersyncURL, "powersync-url", defaultPowerSyncURL,
+		"`URL` of the PowerSync instance: the audience of the tokens, and the\n"+
+			"powersync_url of the responses; the default is a local PowerSync Service")
+	fs.StringVar(&c.supabaseURL, "supabase-url", "",
+		"`URL` of the Supabase project, https://<ref>.supabase.co; serves\n"+
+			"/powersync-auth for its signed-in users (default none: that route is off)")
+	fs.BoolVar(&c.supabaseStrict, "supabase-strict", false,
+		"ask Supabase's /auth/v1/user about every signed-in caller, to notice\n"+
+			"sign-outs and bans before the access token expires (one Supabase call\n"+
+			"per token; needs SUPABASE_ANON_KEY)")
+	fs.BoolVar(&c.anonymous, "anonymous", false,
+		"serve /powersync-auth-anonymous: a token for anyone, with subject \"anonymous\"")
+	fs.BoolVar(&c.anonymousUnique, "anonymous-unique", false,
+		"give each anonymous token a subject of its own, anon-<random UUID>,\n"+
+			"instead of \"anonymous\"")
+	fs.IntVar(&c.anonymousBurst, "anonymous-burst", 10,
+		"`number` of anonymous tokens a client IP may have at once before the\n"+
+			"rate limit; 0 turns the limit off")
+	fs.DurationVar(&c.anonymousEvery, "anonymous-every", time.Second,
+		"after the burst, one anonymous token per client IP every `interval`")
+	fs.Func("trusted-proxies",
+		"comma-separated `CIDRs` or addresses of the proxies (load balancer, CDN)\n"+
+			"whose X-Forwarded-For names the client for the rate limit (default none:\n"+
+			"the client is the peer address)", c.addTrustedProxies)
+	fs.Func("cors-origins",
+		"comma-separated `origins` (https://app.example.com, or * for any) whose\n"+
+			"web pages may call the token routes (default none)", c.addCORSOrigins)
+	fs.DurationVar(&c.lifetime, "token-lifetime", 5*time.Minute,
+		"how long tokens are valid: a `duration` of whole seconds, 1s to 24h\n"+
+			"(PowerSync's limit); clients fetch a new one before it ends")
+	fs.StringVar(&c.issuer, "issuer", "",
+		"the `iss` claim of the tokens (default none; -issuer \"$SUPABASE_URL\" makes\n"+
+			"the tokens of the PowerSync Edge Functions example)")
+	fs.StringVar(&c.keyFile, "key-file", defaultKeyFile,
+		"`file` that keeps the signing key when POWERSYNC_PRIVATE_KEY is not set:\n"+
+			"made (ES256, mode 0600) on first start, reused on restart")
+	fs.StringVar(&c.logFormat, "log-format", "text", "log `format`: text or json")
+	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "the least `level` logged: debug, info, warn or error")
+
+	fs.VisitAll(func(f *flag.Flag) { f.Usage += "\n(env " + flagEnv[f.Name] + ")" })
+	fs.Usage = func() { printUsage(fs) }
+	return fs
 }
 
-// settings are the flags, in the order the usage text lists them.
-var settings = []setting{
-	{
-		flag: "listen", env: "POWERSYNC_AUTH_LISTEN", def: defaultListen,
-		envNote: "POWERSYNC_AUTH_LISTEN, or :$PORT when PORT is set",
-		usage:   "`address` to listen on, host:port",
-		apply: func(c *config, v string) error {
-			if err := checkListen(v); err != nil {
-				return err
-			}
-			c.listen = v
-			return nil
-		},
-	},
-	{
-		flag: "powersync-url", env: envPowerSyncURL, def: defaultPowerSyncURL,
-		usage: "`URL` of the PowerSync instance: the audience of the tokens, and the\n" +
-			"powersync_url of the responses (default a local PowerSync Service)",
-		apply: func(c *config, v string) error {
-			if err := checkURL(v); err != nil {
-				return err
-			}
-			c.powersyncURL = v
-			return nil
-		},
-	},
-	{
-		flag: "supabase-url", env: envSupabaseURL,
-		usage: "`URL` of the Supabase project, https://<ref>.supabase.co; serves\n" +
-			"/powersync-auth for its signed-in users (default: that route is off)",
-		apply: func(c *config, v string) error {
-			if v == "" {
-				return nil
-			}
-			if err := checkURL(v); err != nil {
-				return err
-			}
-			c.supabaseURL = strings.TrimRight(v, "/")
-			return nil
-		},
-	},
-	{
-		flag: "supabase-strict", env: "POWERSYNC_AUTH_SUPABASE_STRICT", def: "false", isBool: true,
-		usage: "ask Supabase's /auth/v1/user about every signed-in caller, as the seed's\n" +
-			"getUser() did, to notice sign-outs and bans before the access token\n" +
-			"expires (one Supabase call per token; needs SUPABASE_ANON_KEY)",
-		apply: boolSetting(func(c *config) *bool { return &c.supabaseStrict }),
-	},
-	{
-		flag: "anonymous", env: "POWERSYNC_AUTH_ANONYMOUS", def: "false", isBool: true,
-		usage: "serve /powersync-auth-anonymous: a token for anyone, with subject\n" +
-			"\"anonymous\", as the seed's powersync-auth-anonymous function",
-		apply: boolSetting(func(c *config) *bool { return &c.anonymous }),
-	},
-	{
-		flag: "anonymous-unique", env: "POWERSYNC_AUTH_ANONYMOUS_UNIQUE", def: "false", isBool: true,
-		usage: "give each anonymous token a subject of its own, anon-<random UUID>,\n" +
-			"instead of \"anonymous\"",
-		apply: boolSetting(func(c *config) *bool { return &c.anonymousUnique }),
-	},
-	{
-		flag: "anonymous-burst", env: "POWERSYNC_AUTH_ANONYMOUS_BURST", def: "10",
-		usage: "`number` of anonymous tokens a client IP may have at once before the\n" +
-			"rate limit; 0 turns the limit off",
-		apply: func(c *config, v string) error {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 {
-				return fmt.Errorf("%q is not a whole number of 0 or more", v)
-			}
-			c.anonymousBurst = n
-			return nil
-		},
-	},
-	{
-		flag: "anonymous-every", env: "POWERSYNC_AUTH_ANONYMOUS_EVERY", def: "1s",
-		usage: "after the burst, one anonymous token per client IP every `interval`",
-		apply: func(c *config, v string) error {
-			d, err := time.ParseDuration(v)
-			if err != nil || d <= 0 {
-				return fmt.Errorf("%q is not a positive duration, such as 1s or 500ms", v)
-			}
-			c.anonymousEvery = d
-			return nil
-		},
-	},
-	{
-		flag: "trusted-proxies", env: "POWERSYNC_AUTH_TRUSTED_PROXIES",
-		usage: "comma-separated `CIDRs` or addresses of the proxies (load balancer, CDN)\n" +
-			"whose X-Forwarded-For names the client for the rate limit (default none:\n" +
-			"the client is the peer address)",
-		apply: func(c *config, v string) error {
-			for _, item := range splitList(v) {
-				p, err := netip.ParsePrefix(item)
-				if err != nil {
-					a, aerr := netip.ParseAddr(item)
-					if aerr != nil {
-						return fmt.Errorf("%q is not a CIDR (10.0.0.0/8) or an IP address", item)
-					}
-					p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
-				}
-				c.trustedProxies = append(c.trustedProxies, p.Masked())
-			}
-			return nil
-		},
-	},
-	{
-		flag: "cors-origins", env: "POWERSYNC_AUTH_CORS_ORIGINS",
-		usage: "comma-separated `origins` (https://app.example.com, or * for any) whose\n" +
-			"web pages may call the token routes (default none)",
-		apply: func(c *config, v string) error {
-			for _, item := range splitList(v) {
-				if err := checkOrigin(item); err != nil {
-					return err
-				}
-				c.corsOrigins = append(c.corsOrigins, item)
-			}
-			return nil
-		},
-	},
-	{
-		flag: "token-lifetime", env: "POWERSYNC_AUTH_TOKEN_LIFETIME", def: "5m",
-		usage: "how long tokens are valid: a `duration` of whole seconds, 1s to 24h\n" +
-			"(PowerSync's limit); clients fetch a new one before it ends",
-		apply: func(c *config, v string) error {
-			d, err := time.ParseDuration(v)
-			switch {
-			case err != nil:
-				return fmt.Errorf("%q is not a duration, such as 5m or 1h", v)
-			case d < time.Second || d > jwks.MaxTokenLifetime:
-				return fmt.Errorf("%v is outside 1s to 24h", d)
-			case d%time.Second != 0:
-				return fmt.Errorf("%v is not a whole number of seconds", d)
-			}
-			c.lifetime = d
-			return nil
-		},
-	},
-	{
-		flag: "issuer", env: "POWERSYNC_AUTH_ISSUER",
-		usage: "the `iss` claim of the tokens (default none; the seed wrote SUPABASE_URL:\n" +
-			"-issuer \"$SUPABASE_URL\" does the same)",
-		apply: func(c *config, v string) error {
-			if v != strings.TrimSpace(v) {
-				return errors.New("has surrounding spaces")
-			}
-			c.issuer = v
-			return nil
-		},
-	},
-	{
-		flag: "key-file", env: "POWERSYNC_AUTH_KEY_FILE", def: defaultKeyFile,
-		usage: "`file` that keeps the signing key when POWERSYNC_PRIVATE_KEY is not set:\n" +
-			"made (ES256, mode 0600) on first start, reused on restart",
-		apply: func(c *config, v string) error {
-			if v == "" {
-				return errors.New("is empty")
-			}
-			c.keyFile = v
-			return nil
-		},
-	},
-	{
-		flag: "log-format", env: "POWERSYNC_AUTH_LOG_FORMAT", def: "text",
-		usage: "log `format`: text or json",
-		apply: func(c *config, v string) error {
-			if v != "text" && v != "json" {
-				return fmt.Errorf("%q is neither text nor json", v)
-			}
-			c.logFormat = v
-			return nil
-		},
-	},
-	{
-		flag: "log-level", env: "POWERSYNC_AUTH_LOG_LEVEL", def: "info",
-		usage: "the least `level` logged: debug, info, warn or error",
-		apply: func(c *config, v string) error {
-			if err := c.logLevel.UnmarshalText([]byte(v)); err != nil {
-				return fmt.Errorf("%q is not debug, info, warn or error", v)
-			}
-			return nil
-		},
-	},
-}
-
-// boolSetting reads a boolean setting (1, t, true, 0, f, false, any case)
-// into the field that field returns.
-func boolSetting(field func(*config) *bool) func(*config, string) error {
-	return func(c *config, v string) error {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return fmt.Errorf("%q is neither true nor false", v)
-		}
-		*field(c) = b
-		return nil
+// printUsage prints the usage text of -h to the output of fs.
+func printUsage(fs *flag.FlagSet) {
+	w := fs.Output()
+	fmt.Fprintf(w, "Usage: %s [flags]\n\n", program)
+	fmt.Fprintf(w, "%s publishes a JWKS and gives out PowerSync tokens, for signed-in\n"+
+		"Supabase users and, with -anonymous, for anyone: the powersync-jwks,\n"+
+		"powersync-auth and powersync-auth-anonymous functions of the PowerSync Edge\n"+
+		"Functions example in one server.\n\n", program)
+	fmt.Fprintf(w, "Environment (variables without a flag):\n")
+	for _, v := range envOnly {
+		fmt.Fprintf(w, "  %s\n    \t%s\n", v.name, strings.ReplaceAll(v.usage, "\n", "\n    \t"))
 	}
+	fmt.Fprintf(w, "\nFlags (a flag wins over its variable, which wins over the default;\n"+
+		"an empty variable counts as unset):\n")
+	fs.PrintDefaults()
+	fmt.Fprintf(w, "\nExamples:\n"+
+		"  %[1]s -anonymous                         # local development, no set-up\n"+
+		"  %[1]s -anonymous -issuer \"$SUPABASE_URL\" # the Edge Functions' tokens, iss included\n", program)
 }
-
-// flagValue is the flag.Value of a setting: it keeps the text given on the
-// command line, and whether there was one.
-type flagValue struct {
-	value  string
-	set    bool
-	isBool bool
-}
-
-func (f *flagValue) String() string {
-	if f == nil {
-		return ""
-	}
-	return f.value
-}
-
-func (f *flagValue) Set(v string) error {
-	f.value, f.set = v, true
-	return nil
-}
-
-// IsBoolFlag lets a boolean setting be given as -name, without a value.
-func (f *flagValue) IsBoolFlag() bool { return f.isBool }
 
 // parseConfig reads the configuration from the command line and the
 // environment (through getenv). For -h it prints the usage text on stdout
 // and returns flag.ErrHelp; any other mistake is a *configError.
 func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (*config, error) {
-	fs := flag.NewFlagSet(program, flag.ContinueOnError)
-	fs.SetOutput(io.Discard) // run reports errors; -h prints the usage
-	values := make([]*flagValue, len(settings))
-	for i, s := range settings {
-		values[i] = &flagValue{value: s.def, isBool: s.isBool}
-		if s.isBool {
-			values[i].value = "" // the usage text says no "(default false)"
-		}
-		note := s.envNote
-		if note == "" {
-			note = s.env
-		}
-		fs.Var(values[i], s.flag, s.usage+"\n(env "+note+")")
-	}
+	c := &config{}
+	fs := newFlagSet(c)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(stdout)
-			printUsage(fs)
+			fs.Usage()
 			return nil, err
 		}
 		return nil, &configError{msg: err.Error()}
@@ -352,89 +201,79 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (*
 	if fs.NArg() > 0 {
 		return nil, configErrorf("unexpected argument %q: %s takes flags only", fs.Arg(0), program)
 	}
-
-	c := &config{}
-	for i, s := range settings {
-		v, source := s.def, ""
-		switch {
-		case values[i].set:
-			v, source = values[i].value, "-"+s.flag
-		case getenv(s.env) != "":
-			v, source = getenv(s.env), s.env
-		case s.flag == "listen" && getenv(envPort) != "":
-			port := getenv(envPort)
-			if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-				return nil, configErrorf("%s=%q is not a port number (1 to 65535)", envPort, port)
-			}
-			v, source = ":"+port, envPort
-		}
-		if err := s.apply(c, v); err != nil {
-			if source == "" {
-				source = "the default -" + s.flag
-			}
-			return nil, configErrorf("%s %v", source, err)
-		}
-		if s.flag == "powersync-url" {
-			c.powersyncURLDefault = source == ""
-		}
+	from, err := setFromEnv(fs, getenv)
+	if err != nil {
+		return nil, err
 	}
-
+	if err := c.checkFlags(from, getenv(envPort)); err != nil {
+		return nil, err
+	}
 	if err := c.readSecrets(getenv); err != nil {
 		return nil, err
 	}
 	return c, c.check()
 }
 
-// readSecrets reads the environment variables that hold keys and secrets.
-// Its errors name the variable and the reason, never the value.
-func (c *config) readSecrets(getenv func(string) string) error {
-	if v := getenv(envPrivateKey); v != "" {
-		k, err := jwks.ParseKey([]byte(v))
-		if err != nil {
-			return configErrorf("%s: %s", envPrivateKey, reason(err))
+// setFromEnv sets each flag that the command line did not set from its
+// environment variable, when that is not empty. It returns where each flag
+// that is not at its default got its value, for messages: "-name" for the
+// command line, the variable's name for the environment.
+//
+// A refused value is quoted, as the flag package quotes it: no flag holds a
+// secret. A flag whose value may hold a password (a URL) therefore takes
+// any text, and is checked after parsing without repeating it.
+func setFromEnv(fs *flag.FlagSet, getenv func(string) string) (map[string]string, error) {
+	from := make(map[string]string)
+	fs.Visit(func(f *flag.Flag) { from[f.Name] = "-" + f.Name })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := flagEnv[f.Name]
+		v := getenv(name)
+		if err != nil || from[f.Name] != "" || v == "" {
+			return
 		}
-		if !k.CanSign() {
-			return configErrorf("%s holds a public key (kid %q); it must be the private key, and the public key goes in %s",
-				envPrivateKey, k.KeyID(), envPublicKey)
+		if serr := fs.Set(f.Name, v); serr != nil {
+			err = configErrorf("%s: invalid value %q: %v", name, v, serr)
 		}
-		c.signingKey = k
-	}
-	if v := getenv(envPublicKey); v != "" {
-		items := splitKeys(v)
-		for i, item := range items {
-			k, err := jwks.ParseKey([]byte(item))
-			if err != nil {
-				which := envPublicKey
-				if len(items) > 1 {
-					which = fmt.Sprintf("%s, key %d of %d,", envPublicKey, i+1, len(items))
-				}
-				return configErrorf("%s: %s", which, reason(err))
-			}
-			if k.CanSign() && !(c.signingKey != nil && k.Equal(c.signingKey)) {
-				c.warnings = append(c.warnings, fmt.Sprintf(
-					"%s holds the private key %q: only its public half is published, but a private key does not belong in that variable",
-					envPublicKey, k.KeyID()))
-			}
-			c.published = append(c.published, k)
-		}
-		if c.signingKey == nil {
-			c.warnings = append(c.warnings, fmt.Sprintf(
-				"%s is set but %s is not: signing with the key of the key file, and publishing the other keys beside it",
-				envPublicKey, envPrivateKey))
-		}
-	}
+		from[f.Name] = name
+	})
+	return from, err
+}
 
-	c.anonKey = getenv(envAnonKey)
-	if strings.ContainsAny(c.anonKey, " \t\r\n") {
-		return configErrorf("%s holds whitespace (a stray line break?)", envAnonKey)
+// checkFlags checks the flags' values, naming where a bad one came from
+// (see setFromEnv). It fills in -listen from port, the PORT variable, when
+// neither the flag nor its variable is set.
+func (c *config) checkFlags(from map[string]string, port string) error {
+	if from["listen"] == "" && port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return configErrorf("%s=%q is not a port number (1 to 65535)", envPort, port)
+		}
+		c.listen, from["listen"] = ":"+port, envPort
 	}
-	c.jwtSecret = getenv(envJWTSecret)
-	switch {
-	case c.jwtSecret != "" && c.jwtSecret != strings.TrimSpace(c.jwtSecret):
-		return configErrorf("%s has surrounding whitespace (a stray line break?)", envJWTSecret)
-	case c.jwtSecret != "" && len(c.jwtSecret) < 32:
-		return configErrorf("%s is shorter than 32 characters: it is not a Supabase JWT secret", envJWTSecret)
+	c.powersyncURLDefault = from["powersync-url"] == ""
+
+	for _, ch := range []struct {
+		flag string
+		err  error
+	}{
+		{"listen", checkListen(c.listen)},
+		{"powersync-url", checkURL(c.powersyncURL)},
+		{"supabase-url", ifSet(c.supabaseURL, checkURL)},
+		{"anonymous-burst", errorUnless(c.anonymousBurst >= 0,
+			"%d is below 0 (0 turns the limit off)", c.anonymousBurst)},
+		{"anonymous-every", errorUnless(c.anonymousEvery > 0,
+			"%v is not a positive duration, such as 1s or 500ms", c.anonymousEvery)},
+		{"token-lifetime", checkLifetime(c.lifetime)},
+		{"issuer", errorUnless(c.issuer == strings.TrimSpace(c.issuer), "has surrounding spaces")},
+		{"key-file", errorUnless(c.keyFile != "", "is empty")},
+		{"log-format", errorUnless(c.logFormat == "text" || c.logFormat == "json",
+			"%q is neither text nor json", c.logFormat)},
+	} {
+		if ch.err != nil {
+			return configErrorf("%s %v", cmp.Or(from[ch.flag], "the default -"+ch.flag), ch.err)
+		}
 	}
+	c.supabaseURL = strings.TrimRight(c.supabaseURL, "/")
 	return nil
 }
 
@@ -475,6 +314,63 @@ func (c *config) check() error {
 // follow a variable's name.
 func reason(err error) string {
 	return strings.TrimPrefix(err.Error(), "jwks: ")
+}
+
+// errorUnless returns nil when ok holds, and otherwise the error of format.
+func errorUnless(ok bool, format string, args ...any) error {
+	if ok {
+		return nil
+	}
+	return fmt.Errorf(format, args...)
+}
+
+// ifSet checks v when it is not empty.
+func ifSet(v string, check func(string) error) error {
+	if v == "" {
+		return nil
+	}
+	return check(v)
+}
+
+// checkLifetime accepts a token lifetime of whole seconds, 1s to
+// [jwks.MaxTokenLifetime].
+func checkLifetime(d time.Duration) error {
+	switch {
+	case d < time.Second || d > jwks.MaxTokenLifetime:
+		return fmt.Errorf("%v is outside 1s to 24h", d)
+	case d%time.Second != 0:
+		return fmt.Errorf("%v is not a whole number of seconds", d)
+	}
+	return nil
+}
+
+// addTrustedProxies adds the CIDRs and IP addresses of a comma-separated
+// list to c.trustedProxies; an address is a prefix of itself alone.
+func (c *config) addTrustedProxies(v string) error {
+	for _, item := range splitList(v) {
+		p, err := netip.ParsePrefix(item)
+		if err != nil {
+			a, aerr := netip.ParseAddr(item)
+			if aerr != nil {
+				return fmt.Errorf("%q is not a CIDR (10.0.0.0/8) or an IP address", item)
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		c.trustedProxies = append(c.trustedProxies, p.Masked())
+	}
+	return nil
+}
+
+// addCORSOrigins adds the origins of a comma-separated list to
+// c.corsOrigins.
+func (c *config) addCORSOrigins(v string) error {
+	for _, item := range splitList(v) {
+		if err := checkOrigin(item); err != nil {
+			return err
+		}
+		c.corsOrigins = append(c.corsOrigins, item)
+	}
+	return nil
 }
 
 // checkListen accepts host:port with a numeric port (0 picks a free one).
@@ -536,47 +432,4 @@ func splitList(v string) []string {
 		}
 	}
 	return items
-}
-
-// splitKeys splits the keys of POWERSYNC_PUBLIC_KEY: base64 secrets, PEM
-// blocks and JWK JSON objects separated by commas, or a JSON array of JWKs.
-// Commas inside a JSON object (a JWK has several) do not split it.
-func splitKeys(v string) []string {
-	v = strings.TrimSpace(v)
-	if strings.HasPrefix(v, "[") && strings.HasSuffix(v, "]") {
-		v = v[1 : len(v)-1]
-	}
-	var items []string
-	depth, inString, escaped, start := 0, false, false, 0
-	for i := 0; i < len(v); i++ {
-		ch := v[i]
-		switch {
-		case escaped:
-			escaped = false
-		case inString:
-			switch ch {
-			case '\\':
-				escaped = true
-			case '"':
-				inString = false
-			}
-		case ch == '"':
-			inString = true
-		case ch == '{' || ch == '[':
-			depth++
-		case ch == '}' || ch == ']':
-			depth--
-		case ch == ',' && depth == 0:
-			items = append(items, v[start:i])
-			start = i + 1
-		}
-	}
-	items = append(items, v[start:])
-	var out []string
-	for _, item := range items {
-		if item = strings.TrimSpace(item); item != "" {
-			out = append(out, item)
-		}
-	}
-	return out
 }

@@ -10,7 +10,10 @@ import (
 	"flag"
 	"io"
 	"log/slog"
+	"maps"
 	"net/netip"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -396,21 +399,243 @@ func TestParseConfigErrors(t *testing.T) {
 	}
 }
 
+// TestPrecedence sets each flag by its default, by its variable and by both,
+// with the variables' names written out (outside checks use them): a flag
+// on the command line wins over its variable, which wins over the default,
+// and an empty variable counts as unset.
+func TestPrecedence(t *testing.T) {
+	supabase := map[string]string{"SUPABASE_URL": "https://ref.supabase.co", "SUPABASE_ANON_KEY": "sb_publishable_x"}
+	tests := []struct {
+		flag, env string
+		get       func(*config) any
+		def       any
+		envValue  string
+		envWant   any
+		flagValue string
+		flagWant  any
+		needs     map[string]string // other variables the flag needs
+	}{
+		{"listen", "POWERSYNC_AUTH_LISTEN", func(c *config) any { return c.listen },
+			":8090", "127.0.0.1:9000", "127.0.0.1:9000", "[::1]:0", "[::1]:0", nil},
+		{"powersync-url", "POWERSYNC_URL", func(c *config) any { return c.powersyncURL },
+			"http://localhost:8080", "https://env.example", "https://env.example", "http://flag.example:8080", "http://flag.example:8080", nil},
+		{"supabase-url", "SUPABASE_URL", func(c *config) any { return c.supabaseURL },
+			"", "https://env.supabase.co/", "https://env.supabase.co", "http://127.0.0.1:54321", "http://127.0.0.1:54321", nil},
+		{"supabase-strict", "POWERSYNC_AUTH_SUPABASE_STRICT", func(c *config) any { return c.supabaseStrict },
+			false, "true", true, "false", false, supabase},
+		{"anonymous", "POWERSYNC_AUTH_ANONYMOUS", func(c *config) any { return c.anonymous },
+			false, "1", true, "false", false, nil},
+		{"anonymous-unique", "POWERSYNC_AUTH_ANONYMOUS_UNIQUE", func(c *config) any { return c.anonymousUnique },
+			false, "T", true, "0", false, nil},
+		{"anonymous-burst", "POWERSYNC_AUTH_ANONYMOUS_BURST", func(c *config) any { return c.anonymousBurst },
+			10, "3", 3, "0", 0, nil},
+		{"anonymous-every", "POWERSYNC_AUTH_ANONYMOUS_EVERY", func(c *config) any { return c.anonymousEvery },
+			time.Second, "250ms", 250 * time.Millisecond, "2s", 2 * time.Second, nil},
+		{"trusted-proxies", "POWERSYNC_AUTH_TRUSTED_PROXIES", func(c *config) any { return c.trustedProxies },
+			[]netip.Prefix(nil), "10.0.0.0/8, 192.0.2.7", []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32")},
+			"2001:db8::/32", []netip.Prefix{netip.MustParsePrefix("2001:db8::/32")}, nil},
+		{"cors-origins", "POWERSYNC_AUTH_CORS_ORIGINS", func(c *config) any { return c.corsOrigins },
+			[]string(nil), "https://a.example,http://localhost:3000", []string{"https://a.example", "http://localhost:3000"}, "*", []string{"*"}, nil},
+		{"token-lifetime", "POWERSYNC_AUTH_TOKEN_LIFETIME", func(c *config) any { return c.lifetime },
+			5 * time.Minute, "1h", time.Hour, "90s", 90 * time.Second, nil},
+		{"issuer", "POWERSYNC_AUTH_ISSUER", func(c *config) any { return c.issuer },
+			"", "https://env.example", "https://env.example", "", "", nil},
+		{"key-file", "POWERSYNC_AUTH_KEY_FILE", func(c *config) any { return c.keyFile },
+			"powersync-auth.key", "/var/lib/powersync-auth/key", "/var/lib/powersync-auth/key", "k.key", "k.key", nil},
+		{"log-format", "POWERSYNC_AUTH_LOG_FORMAT", func(c *config) any { return c.logFormat },
+			"text", "json", "json", "text", "text", nil},
+		{"log-level", "POWERSYNC_AUTH_LOG_LEVEL", func(c *config) any { return c.logLevel },
+			slog.LevelInfo, "debug", slog.LevelDebug, "WARN", slog.LevelWarn, nil},
+	}
+
+	// The table is the whole mapping.
+	want := make(map[string]string)
+	for _, tt := range tests {
+		want[tt.flag] = tt.env
+	}
+	assert.Equal(t, want, flagEnv)
+	newFlagSet(&config{}).VisitAll(func(f *flag.Flag) {
+		assert.Contains(t, want, f.Name, "the table covers -%s", f.Name)
+	})
+
+	parse := func(t *testing.T, args []string, env map[string]string) *config {
+		t.Helper()
+		c, err := parseConfig(args, envOf(env), io.Discard)
+		require.NoError(t, err)
+		return c
+	}
+	with := func(m map[string]string, name, value string) map[string]string {
+		m = maps.Clone(m)
+		if m == nil {
+			m = map[string]string{}
+		}
+		m[name] = value
+		return m
+	}
+	for _, tt := range tests {
+		t.Run(tt.flag, func(t *testing.T) {
+			assert.Equal(t, tt.def, tt.get(parse(t, nil, tt.needs)), "the default")
+			assert.Equal(t, tt.def, tt.get(parse(t, nil, with(tt.needs, tt.env, ""))), "an empty %s", tt.env)
+			assert.Equal(t, tt.envWant, tt.get(parse(t, nil, with(tt.needs, tt.env, tt.envValue))), "from %s", tt.env)
+			assert.Equal(t, tt.flagWant, tt.get(parse(t, []string{"-" + tt.flag + "=" + tt.flagValue}, with(tt.needs, tt.env, tt.envValue))),
+				"-%s over %s", tt.flag, tt.env)
+		})
+	}
+}
+
+// TestListFlags checks the comma-separated flags: given more than once,
+// they add up; given at all, even empty, they leave their variable unread.
+func TestListFlags(t *testing.T) {
+	env := map[string]string{"POWERSYNC_AUTH_TRUSTED_PROXIES": "172.16.0.0/12", "POWERSYNC_AUTH_CORS_ORIGINS": "https://env.example"}
+	c, err := parseConfig([]string{
+		"-trusted-proxies", "10.1.2.3/8", "-trusted-proxies", "192.0.2.1, ::ffff:192.0.2.2,",
+		"-cors-origins", "https://a.example", "-cors-origins", "*",
+	}, envOf(env), io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, []netip.Prefix{
+		netip.MustParsePrefix("10.0.0.0/8"), // masked
+		netip.MustParsePrefix("192.0.2.1/32"),
+		netip.MustParsePrefix("192.0.2.2/32"), // unmapped
+	}, c.trustedProxies)
+	assert.Equal(t, []string{"https://a.example", "*"}, c.corsOrigins)
+
+	c, err = parseConfig([]string{"-trusted-proxies", "", "-cors-origins="}, envOf(env), io.Discard)
+	require.NoError(t, err)
+	assert.Empty(t, c.trustedProxies)
+	assert.Empty(t, c.corsOrigins)
+}
+
+// TestBadValues gives each flag a bad value, on the command line and by its
+// variable: the message names the one that was used and what is wrong, and
+// the command exits with status 2.
+func TestBadValues(t *testing.T) {
+	tests := []struct{ flag, value, want string }{
+		{"listen", "localhost", "is not host:port"},
+		{"listen", ":http", "port number"},
+		{"powersync-url", "localhost:8080", "is not an http or https URL"},
+		{"powersync-url", "https://x.example#top", "must not have a query or fragment"},
+		{"supabase-url", "ftp://ref.supabase.co", "is not an http or https URL"},
+		{"supabase-strict", "maybe", `"maybe"`},
+		{"anonymous", "yes", `"yes"`},
+		{"anonymous-unique", "2", `"2"`},
+		{"anonymous-burst", "ten", `"ten"`},
+		{"anonymous-burst", "-1", "below 0"},
+		{"anonymous-every", "soon", `"soon"`},
+		{"anonymous-every", "-1s", "not a positive duration"},
+		{"trusted-proxies", "10.0.0.1,10.0.0/8", `"10.0.0/8" is not a CIDR`},
+		{"cors-origins", "https://app.example.com/", "trailing slash"},
+		{"token-lifetime", "5x", `"5x"`},
+		{"token-lifetime", "25h", "outside 1s to 24h"},
+		{"token-lifetime", "1.5s", "whole number of seconds"},
+		{"issuer", " https://x.example", "has surrounding spaces"},
+		{"log-format", "xml", `"xml" is neither text nor json`},
+		{"log-level", "loud", `"loud"`},
+	}
+	for _, tt := range tests {
+		env := flagEnv[tt.flag]
+		check := func(t *testing.T, args []string, vars map[string]string, named, unnamed string) {
+			t.Helper()
+			var stdout, stderr bytes.Buffer
+			assert.Equal(t, exitConfig, run(t.Context(), args, envOf(vars), &stdout, &stderr))
+			msg, _, _ := strings.Cut(stderr.String(), "\n")
+			assert.Contains(t, msg, named)
+			assert.NotContains(t, msg, unnamed)
+			assert.Contains(t, msg, tt.want)
+		}
+		t.Run(env+"="+tt.value, func(t *testing.T) {
+			check(t, nil, map[string]string{env: tt.value}, "powersync-auth: "+env, "-"+tt.flag)
+		})
+		t.Run("-"+tt.flag+"="+tt.value, func(t *testing.T) {
+			check(t, []string{"-" + tt.flag + "=" + tt.value}, nil, "-"+tt.flag, env)
+		})
+	}
+}
+
+// TestSecretsNeverEchoed sets every secret and makes each kind of mistake:
+// nothing the command prints holds a secret, nor the password of a URL.
+func TestSecretsNeverEchoed(t *testing.T) {
+	signing := newSecretKey(t, jwks.ES256)
+	const (
+		anonKey   = "sb_publishable_0123456789abcdefghij"
+		jwtSecret = "super-secret-jwt-token-with-at-least-32-characters"
+		password  = "hunter2hunter2"
+	)
+	secrets := append([]string{signing.secret, anonKey, jwtSecret, password}, signing.private...)
+	base := map[string]string{
+		envPrivateKey: signing.secret, envAnonKey: anonKey, envJWTSecret: jwtSecret,
+		envSupabaseURL: "https://ref.supabase.co",
+	}
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string // over base
+		code int
+	}{
+		{"-h", []string{"-h"}, nil, exitOK},
+		{"an unknown flag", []string{"-nope"}, nil, exitConfig},
+		{"a bad flag", []string{"-token-lifetime", "x"}, nil, exitConfig},
+		{"a bad variable", nil, map[string]string{"POWERSYNC_AUTH_ANONYMOUS": "maybe"}, exitConfig},
+		{"a URL flag with a password", []string{"-powersync-url", "https://u:" + password + "@x.example"}, nil, exitConfig},
+		{"a URL variable with a password", nil, map[string]string{envSupabaseURL: "https://u:" + password + "@ref.supabase.co"}, exitConfig},
+		{"a setting that needs another", []string{"-supabase-strict"}, map[string]string{envAnonKey: ""}, exitConfig},
+		{"a JWT secret with a line break", nil, map[string]string{envJWTSecret: jwtSecret + "\n"}, exitConfig},
+		{"an anon key with a space", nil, map[string]string{envAnonKey: anonKey + " "}, exitConfig},
+		{"a truncated private key", nil, map[string]string{envPrivateKey: signing.secret[:len(signing.secret)-8]}, exitConfig},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := maps.Clone(base)
+			maps.Copy(env, tt.env)
+			var stdout, stderr bytes.Buffer
+			assert.Equal(t, tt.code, run(t.Context(), tt.args, envOf(env), &stdout, &stderr), "%s", stderr.String())
+			requireNoSecrets(t, stdout.String()+stderr.String(), secrets...)
+		})
+	}
+}
+
+// TestHelp checks the usage text of -h: on stdout, exit status 0, every
+// flag with its variable and its default, and the variables without a flag.
 func TestHelp(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	code := run(t.Context(), []string{"-h"}, envOf(nil), &stdout, &stderr)
 	assert.Equal(t, exitOK, code)
 	assert.Empty(t, stderr.String())
 	usage := stdout.String()
-	for _, s := range settings {
-		assert.Regexp(t, `\n  -`+s.flag+`[ \n]`, usage, "the usage lists -%s", s.flag)
-		assert.Contains(t, usage, s.env, "the usage names %s", s.env)
+	assert.True(t, strings.HasPrefix(usage, "Usage: powersync-auth [flags]\n"), usage)
+
+	newFlagSet(&config{}).VisitAll(func(f *flag.Flag) {
+		block := regexp.MustCompile(`(?m)^  -` + regexp.QuoteMeta(f.Name) + `(?: \S+)?\n((?:    \t.*\n)+)`).FindStringSubmatch(usage)
+		if !assert.NotNil(t, block, "the usage lists -%s", f.Name) {
+			return
+		}
+		assert.Contains(t, block[1], "(env "+flagEnv[f.Name]+")", "-%s", f.Name)
+		if f.DefValue != "" && f.DefValue != "false" {
+			assert.Contains(t, block[1], "(default ", "-%s", f.Name)
+			assert.Contains(t, block[1], f.DefValue, "-%s", f.Name)
+		}
+	})
+	for _, v := range envOnly {
+		assert.Regexp(t, `(?m)^  `+v.name+`\n`, usage)
 	}
-	for _, v := range []string{envPrivateKey, envPublicKey, envAnonKey, envJWTSecret, "PORT"} {
-		assert.Contains(t, usage, v)
+	assert.Contains(t, usage, "PORT=n")
+	assert.NotContains(t, strings.ToLower(usage), "seed")
+
+	for _, arg := range []string{"-help", "--help"} {
+		_, err := parseConfig([]string{arg}, envOf(nil), io.Discard)
+		assert.ErrorIs(t, err, flag.ErrHelp)
 	}
-	_, err := parseConfig([]string{"-help"}, envOf(nil), io.Discard)
-	assert.ErrorIs(t, err, flag.ErrHelp)
+}
+
+// TestDocListsFlags checks the table of flags in the package documentation
+// against the flags: a row for each flag, naming its variable.
+func TestDocListsFlags(t *testing.T) {
+	src, err := os.ReadFile("main.go")
+	require.NoError(t, err)
+	got := make(map[string]string)
+	for _, row := range regexp.MustCompile(`(?m)^//\t-([a-z-]+) +([A-Z_]+)`).FindAllStringSubmatch(string(src), -1) {
+		got[row[1]] = row[2]
+	}
+	assert.Equal(t, flagEnv, got)
 }
 
 // TestSplitKeys checks the splitting of POWERSYNC_PUBLIC_KEY on its own,

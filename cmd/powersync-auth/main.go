@@ -3,9 +3,9 @@
 // gives clients short-lived PowerSync tokens, for signed-in Supabase users
 // and, when switched on, for anonymous users. It is the three Supabase Edge
 // Functions of PowerSync's powersync-jwks-example project (powersync-jwks,
-// powersync-auth and powersync-auth-anonymous) in one binary, and reads the
-// same environment variables, so that a project set up for them moves to it
-// unchanged.
+// powersync-auth and powersync-auth-anonymous; "the Edge Functions" below)
+// in one binary, and reads the same environment variables, so that a project
+// set up for them moves to it unchanged.
 //
 // Usage:
 //
@@ -22,7 +22,7 @@
 // # Routes
 //
 //	GET      /.well-known/jwks.json     the public keys: PowerSync's "JWKS URI"
-//	GET      /powersync-jwks            the same document, under the seed's name
+//	GET      /powersync-jwks            the same document, under the Edge Function's name
 //	GET|POST /powersync-auth            a token for the Supabase user of
 //	                                    "Authorization: Bearer <access token>"
 //	                                    (when SUPABASE_URL is set)
@@ -32,7 +32,7 @@
 //
 // A token route answers 200 with {"token", "powersync_url", "expires_at",
 // "user_id"}, where powersync_url is POWERSYNC_URL without a trailing slash,
-// as the seed's clients expect. Failures are JSON errors {"error",
+// as the Edge Functions' clients expect. Failures are JSON errors {"error",
 // "error_description"}: 401 when the caller is not signed in, 429 with
 // Retry-After when an anonymous client asks too often, 503 while Supabase
 // cannot be reached, 404 for an unknown path.
@@ -43,18 +43,19 @@
 // Supabase (no credentials, a bearer that is not a JWT) get their 401 at
 // once.
 //
-// # The seed's environment
+// # The Edge Functions' environment
 //
-// These variables are read as the seed's functions read them. Those that
+// These variables are read as the Edge Functions read them. Those that
 // hold secrets have no flag: a command line is visible to other users of
 // the machine.
 //
-//	POWERSYNC_PRIVATE_KEY  the signing key: the seed's secret (base64 of a private
-//	                       JWK), JWK JSON or PEM. When unset, the key file's key.
+//	POWERSYNC_PRIVATE_KEY  the signing key: the Edge Functions' secret (base64 of
+//	                       a private JWK), JWK JSON or PEM. When unset, the key
+//	                       file's key.
 //	POWERSYNC_PUBLIC_KEY   more keys to publish, comma-separated: a retired key
 //	                       during a rotation, say. The signing key's own public
-//	                       half, which is what the seed's secret holds, may be
-//	                       given and is published once.
+//	                       half, which is what the Edge Functions' secret holds,
+//	                       may be given and is published once.
 //	POWERSYNC_URL          the PowerSync instance URL: the audience of the tokens
 //	                       and their powersync_url (flag -powersync-url; default
 //	                       http://localhost:8080, a local PowerSync Service)
@@ -70,7 +71,7 @@
 //
 // Every flag has an environment variable; a flag on the command line wins
 // over its variable, which wins over the default. An empty variable counts
-// as unset.
+// as unset. powersync-auth -h prints the same list, with more on each flag.
 //
 //	flag               environment                      default               meaning
 //	-listen            POWERSYNC_AUTH_LISTEN, PORT      :8090                 address to listen on; PORT=n means :n
@@ -91,10 +92,11 @@
 //
 // Boolean variables take true or false (also 1, 0, t, f).
 //
-// The seed's tokens carried "iss": SUPABASE_URL. This server's carry no
-// issuer by default, because PowerSync does not check it and its diagnostics
-// call any token whose issuer contains supabase.co a Supabase token. To
-// make tokens exactly as the seed did, give -issuer "$SUPABASE_URL".
+// The Edge Functions' tokens carried "iss": SUPABASE_URL. This server's
+// carry no issuer by default, because PowerSync does not check it and its
+// diagnostics call any token whose issuer contains supabase.co a Supabase
+// token. To make tokens exactly as the Edge Functions did, give
+// -issuer "$SUPABASE_URL".
 //
 // The key file suits one instance. Several instances must sign with the same
 // key, or each must publish the others' keys: give them all
@@ -117,7 +119,7 @@
 //
 // # Examples
 //
-// Replace the seed's three functions, with its secrets:
+// Replace the three Edge Functions, with their secrets:
 //
 //	export POWERSYNC_PRIVATE_KEY=... POWERSYNC_PUBLIC_KEY=...
 //	export POWERSYNC_URL=https://<id>.powersync.journeyapps.com
@@ -261,25 +263,4 @@ func newLogger(c *config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
-}
-
-// printUsage prints the usage text of -h.
-func printUsage(fs *flag.FlagSet) {
-	w := fs.Output()
-	fmt.Fprintf(w, "Usage: %s [flags]\n\n", program)
-	fmt.Fprintf(w, "%s serves a JWKS and PowerSync tokens: the seed's powersync-jwks,\n", program)
-	fmt.Fprintf(w, "powersync-auth and powersync-auth-anonymous functions in one server.\n\n")
-	fmt.Fprintf(w, "Environment (secrets have no flag):\n"+
-		"  %-22s the signing key: base64 JWK secret, JWK JSON or PEM (default: the key file)\n"+
-		"  %-22s more public keys to publish, comma-separated\n"+
-		"  %-22s the PowerSync instance URL (or -powersync-url)\n"+
-		"  %-22s the Supabase project URL (or -supabase-url)\n"+
-		"  %-22s the project's anon or publishable key\n"+
-		"  %-22s the project's legacy JWT secret, for HS256 access tokens\n\n",
-		envPrivateKey, envPublicKey, envPowerSyncURL, envSupabaseURL, envAnonKey, envJWTSecret)
-	fmt.Fprintf(w, "Flags (a flag wins over its environment variable):\n")
-	fs.PrintDefaults()
-	fmt.Fprintf(w, "\nExamples:\n"+
-		"  %[1]s -anonymous                      # local development, no set-up\n"+
-		"  %[1]s -anonymous -issuer \"$SUPABASE_URL\" # the seed's tokens, iss included\n", program)
 }

@@ -1,9 +1,10 @@
 // Powersync-keygen makes a signing key for a Go service that is its own
 // PowerSync auth provider, and prints it as the secrets that service and
 // Supabase read. It is the Go counterpart of the generate-keys.ts script of
-// the powersync-jwks-example project: run without flags, it prints what that
-// script printed, in the same layout, for an ES256 key; with -alg RS256 it
-// makes the same kind of key as the script did.
+// PowerSync's powersync-jwks-example project (the Edge Functions example):
+// run without flags, it prints what that script printed, in the same layout,
+// for an ES256 key; with -alg RS256 it makes the same kind of key as the
+// script did.
 //
 // Usage:
 //
@@ -16,17 +17,17 @@
 //		ES384, ES512 or EdDSA (Ed25519). Go signs ES256 about 30 times
 //		faster than RS256, its tokens are about 40% smaller (a 64-byte
 //		signature instead of 256 bytes), and PowerSync and Supabase accept
-//		it. -alg RS256 makes the seed's 2048-bit RSA key.
+//		it. -alg RS256 makes the script's 2048-bit RSA key.
 //	-kid id
 //		The key ID. The default is "powersync-" and 10 random hex
-//		characters, as the seed made them.
+//		characters, as the script made them.
 //	-bits n
 //		The size of an RSA key: 2048 (the default), 3072 or 4096.
 //	-format name
 //		What to print:
 //		supabase: the public JWK, then the `supabase secrets set` commands
 //		for POWERSYNC_PUBLIC_KEY and POWERSYNC_PRIVATE_KEY (the default,
-//		the seed's output);
+//		the script's output);
 //		env: POWERSYNC_PRIVATE_KEY=… and POWERSYNC_PUBLIC_KEY=… lines for
 //		a .env file, as powersync-auth reads it;
 //		json: the private key as a JWK;
@@ -42,16 +43,16 @@
 //		With -out, replace an existing file.
 //
 // Every format is read back by jwks.ParseKey. The secrets are the standard
-// base64 of the JWK's JSON, as the seed wrote them, so a service already set
-// up with the seed's secrets keeps working, and keys made here work with the
-// seed's edge functions.
+// base64 of the JWK's JSON, as the script wrote them, so a service already
+// set up with the script's secrets keeps working, and keys made here work
+// with the example's Edge Functions.
 //
 // Examples:
 //
-//	# The seed's output, for an ES256 key:
+//	# The script's output, for an ES256 key:
 //	powersync-keygen
 //
-//	# The seed's output, for the seed's RS256 key:
+//	# The script's output, for the script's RS256 key:
 //	powersync-keygen -alg RS256
 //
 //	# A .env file for powersync-auth, private to its owner:
@@ -147,12 +148,13 @@ func parseFlags(args []string, stdout io.Writer) (*config, error) {
 	alg := fs.String("alg", string(jwks.ES256), "signing `algorithm`: "+algorithmList()+".\n"+
 		"ES256, the default, is about 30× cheaper to sign than RS256 in Go,\n"+
 		"its tokens are about 40% smaller (64-byte signatures, not 256), and\n"+
-		"PowerSync and Supabase accept it. RS256 reproduces the seed's\n"+
-		"generate-keys.ts exactly")
-	fs.StringVar(&cfg.kid, "kid", "", "key `id` (default \"powersync-\" and 10 random hex characters, as the seed)")
+		"PowerSync and Supabase accept it. RS256 makes the 2048-bit RSA\n"+
+		"key of the PowerSync Edge Functions example")
+	fs.StringVar(&cfg.kid, "kid", "", "key `id` (default \"powersync-\" and 10 random hex characters)")
 	fs.IntVar(&cfg.bits, "bits", 0, "RSA key size in `bits`: 2048, 3072 or 4096 (default 2048)")
 	fs.StringVar(&cfg.format, "format", "supabase", "output `format`:\n"+
-		"supabase: the public JWK and `supabase secrets set` commands (the seed's output)\n"+
+		"supabase: the public JWK and `supabase secrets set` commands, as\n"+
+		"generate-keys.ts of the PowerSync Edge Functions example prints them\n"+
 		"env: POWERSYNC_PRIVATE_KEY= and POWERSYNC_PUBLIC_KEY= lines for a .env file\n"+
 		"json: the private JWK\n"+
 		"pem: PKCS#8 private key PEM, then PKIX public key PEM (no kid, no alg)")
@@ -218,12 +220,13 @@ func usageOrHelp(err error) error {
 func printUsage(fs *flag.FlagSet) {
 	w := fs.Output()
 	fmt.Fprintf(w, "Usage: %s [flags]\n\n", program)
-	fmt.Fprintf(w, "%s makes a signing key for a PowerSync auth provider and prints it as\n", program)
-	fmt.Fprintf(w, "secrets, as the seed's generate-keys.ts did (run with no flags).\n\nFlags:\n")
+	fmt.Fprintf(w, "%s makes a signing key for a PowerSync auth provider and prints it\n"+
+		"as secrets. With no flags it prints what generate-keys.ts of the PowerSync\n"+
+		"Edge Functions example prints, for an ES256 key.\n\nFlags:\n", program)
 	fs.PrintDefaults()
 	fmt.Fprintf(w, "\nExamples:\n"+
-		"  %[1]s                              # the seed's output, for an ES256 key\n"+
-		"  %[1]s -alg RS256                   # the seed's output and key type\n"+
+		"  %[1]s                              # what generate-keys.ts prints, for ES256\n"+
+		"  %[1]s -alg RS256                   # the same, for its kind of key\n"+
 		"  %[1]s -format env -out .env        # a .env file for powersync-auth\n", program)
 }
 

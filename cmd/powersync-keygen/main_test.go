@@ -376,6 +376,7 @@ func TestHelp(t *testing.T) {
 			for _, s := range []string{"30×", "PowerSync and Supabase", "-alg", "-kid", "-bits", "-format", "-out", "-force", "0600"} {
 				assert.Contains(t, r.stdout, s)
 			}
+			assert.NotContains(t, strings.ToLower(r.stdout), "seed", "a reader of -h does not know what the seed is")
 		})
 	}
 }
