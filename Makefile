@@ -21,4 +21,4 @@ bench:
 # make loadbench DURATION=1 PAIRS=1). Installs wrk and interop/node_modules
 # when missing.
 loadbench:
-	scripts/loadbench
+	@scripts/loadbench
