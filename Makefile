@@ -1,6 +1,6 @@
 # The commands the README names. `make test` is what CI runs (.ci/run).
 
-.PHONY: test bench serve
+.PHONY: test bench serve loadbench
 
 # Format check, vet, then every test with the race detector. The interop
 # tests need the Node package of interop/ (jose 4.15.9, PowerSync's version).
@@ -15,3 +15,10 @@ interop/node_modules/.package-lock.json: interop/package.json interop/package-lo
 # Library against the standard-library floor, medians of 6 runs and ratios.
 bench:
 	scripts/bench
+
+# The endpoints over HTTP against the original example's functions on Node,
+# side by side (scripts/loadbench: about 14 minutes; a smoke run:
+# make loadbench DURATION=1 PAIRS=1). Installs wrk and interop/node_modules
+# when missing.
+loadbench:
+	@scripts/loadbench
