@@ -13,6 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+
+	"github.com/powersync-jwks/jwks/internal/quote"
 )
 
 // Algorithm is a JWS signature algorithm (RFC 7518 section 3, RFC 8037). The
@@ -22,8 +24,9 @@ type Algorithm string
 
 // The supported algorithms. ES256 is the default for new keys: Go signs it
 // about 30 times faster than RS256 and its tokens are about 40% shorter
-// (a 64-byte signature against 256).
-// RS256 is what the seed project used; EdDSA means Ed25519.
+// (a 64-byte signature against 256). RS256 is the usual algorithm of
+// existing POWERSYNC_PRIVATE_KEY secrets, which [ParseKey] reads unchanged;
+// EdDSA means Ed25519.
 const (
 	RS256 Algorithm = "RS256" // RSASSA-PKCS1-v1_5 with SHA-256
 	RS384 Algorithm = "RS384" // RSASSA-PKCS1-v1_5 with SHA-384
@@ -74,6 +77,15 @@ func (a Algorithm) spec() *algSpec {
 		}
 	}
 	return nil
+}
+
+// unsupportedAlgorithm is the error for an algorithm the package does not
+// accept, wrapping ErrUnsupportedAlgorithm; keys and tokens both use it.
+func unsupportedAlgorithm(alg string) error {
+	if alg == "" {
+		return fmt.Errorf("%w: no algorithm", ErrUnsupportedAlgorithm)
+	}
+	return fmt.Errorf("%w: %q (supported: RS256, RS384, RS512, ES256, ES384, ES512, EdDSA)", ErrUnsupportedAlgorithm, quote.Value(alg))
 }
 
 // specForCurve returns the ECDSA or EdDSA algorithm whose curve is crv.

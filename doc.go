@@ -36,7 +36,7 @@
 //	mux := http.NewServeMux()
 //	mux.Handle("GET /.well-known/jwks.json", jwks.NewJWKSHandler(ks))
 //	mux.Handle("/powersync-auth", jwks.NewTokenHandler(signer, supabase))
-//	limiter, _ := jwks.NewRateLimiter(time.Second, 10) // per client IP
+//	limiter, _ := ratelimit.New(time.Second, 10) // per client IP
 //	mux.Handle("/powersync-auth-anonymous",
 //		jwks.NewTokenHandler(signer, jwks.Anonymous(), jwks.WithRateLimit(limiter)))
 //

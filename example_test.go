@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/powersync-jwks/jwks"
+	"github.com/powersync-jwks/jwks/ratelimit"
 )
 
 func ExampleGenerateKey() {
@@ -192,7 +193,7 @@ func ExampleAnonymous() {
 
 	// Every anonymous client gets a subject of its own ("anon-<uuid>"), and
 	// at most 10 tokens at once, then one a second, per IP address.
-	limiter, err := jwks.NewRateLimiter(time.Second, 10)
+	limiter, err := ratelimit.New(time.Second, 10)
 	if err != nil {
 		log.Fatal(err)
 	}

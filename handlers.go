@@ -207,10 +207,17 @@ func WithCORS(origins ...string) TokenHandlerOption {
 	return func(h *tokenHandler) { h.origins = append(h.origins, origins...) }
 }
 
+// A RateLimiter decides whether a request may go on; *ratelimit.Limiter
+// (package github.com/powersync-jwks/jwks/ratelimit) is one. It must be safe
+// for concurrent use.
+type RateLimiter interface {
+	Allow(r *http.Request) (ok bool, retryAfter time.Duration)
+}
+
 // WithRateLimit limits how often each client may ask for a token; over the
 // limit the handler answers 429 with Retry-After before calling the
 // Authenticator.
-func WithRateLimit(l *RateLimiter) TokenHandlerOption {
+func WithRateLimit(l RateLimiter) TokenHandlerOption {
 	return func(h *tokenHandler) { h.limiter = l }
 }
 
@@ -226,7 +233,7 @@ type tokenHandler struct {
 	powersyncURL string
 	logger       *slog.Logger
 	origins      []string
-	limiter      *RateLimiter
+	limiter      RateLimiter
 	maxBody      int64
 	allow        []string // the Allow header
 }

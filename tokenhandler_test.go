@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/powersync-jwks/jwks"
+	"github.com/powersync-jwks/jwks/ratelimit"
 )
 
 // syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
@@ -315,7 +316,7 @@ func TestTokenHandlerCORS(t *testing.T) {
 
 func TestTokenHandlerRateLimit(t *testing.T) {
 	f := newTokenFixture(t)
-	limiter, err := jwks.NewRateLimiter(time.Hour, 2)
+	limiter, err := ratelimit.New(time.Hour, 2)
 	require.NoError(t, err)
 	calls := 0
 	counting := jwks.AuthenticatorFunc(func(r *http.Request) (*jwks.Identity, error) {
@@ -391,9 +392,9 @@ func TestAnonymousIdentitiesAreTheirOwn(t *testing.T) {
 }
 
 func TestNewRateLimiterRefusals(t *testing.T) {
-	_, err := jwks.NewRateLimiter(0, 1)
+	_, err := ratelimit.New(0, 1)
 	require.ErrorContains(t, err, "interval")
-	_, err = jwks.NewRateLimiter(time.Second, 0)
+	_, err = ratelimit.New(time.Second, 0)
 	require.ErrorContains(t, err, "burst")
 	assert.Panics(t, func() { jwks.NewTokenHandler(nil, jwks.Anonymous()) })
 	assert.Panics(t, func() { jwks.NewTokenHandler(newTokenFixture(t).signer, nil) })

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/powersync-jwks/jwks"
+	"github.com/powersync-jwks/jwks/ratelimit"
 )
 
 // Limits of the HTTP server. A token request may wait for Supabase: for its
@@ -120,7 +121,7 @@ func newApp(ctx context.Context, c *config, logger *slog.Logger) (*app, error) {
 		opts := slices.Clone(tokenOpts)
 		a.limiter = "off"
 		if c.anonymousBurst > 0 {
-			l, err := jwks.NewRateLimiter(c.anonymousEvery, c.anonymousBurst, jwks.WithTrustedProxies(c.trustedProxies...))
+			l, err := ratelimit.New(c.anonymousEvery, c.anonymousBurst, ratelimit.WithTrustedProxies(c.trustedProxies...))
 			if err != nil {
 				return nil, configErrorf("the anonymous rate limit: %s", reason(err))
 			}

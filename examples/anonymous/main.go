@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/powersync-jwks/jwks"
+	"github.com/powersync-jwks/jwks/ratelimit"
 )
 
 func main() {
@@ -77,7 +78,7 @@ func newMux() (*http.ServeMux, error) {
 	}
 	// Anyone may have a token, so limit how often: a burst of 10, then one
 	// a second, per client IP.
-	limiter, err := jwks.NewRateLimiter(time.Second, 10)
+	limiter, err := ratelimit.New(time.Second, 10)
 	if err != nil {
 		return nil, err
 	}
