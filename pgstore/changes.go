@@ -138,9 +138,9 @@ func (s *Store) connectListener(ctx context.Context) (*pgx.Conn, error) {
 }
 
 // wait passes on the notifications for this ring until ctx is done or the
-// connection fails. When none comes for a keepalive period it pings the
-// server, so that a connection that died without a word (a host gone, a
-// network cut) is found out and replaced.
+// connection fails. When none comes for a keepalive period (30 s) it pings
+// the server, so that a connection that died without a word (a host gone,
+// a network cut) is found out within 40 s and replaced.
 func (s *Store) wait(ctx context.Context, conn *pgx.Conn, ch chan<- struct{}) error {
 	for {
 		wctx, cancel := context.WithTimeout(ctx, s.keepalive)
@@ -157,7 +157,7 @@ func (s *Store) wait(ctx context.Context, conn *pgx.Conn, ch chan<- struct{}) er
 		case !pgconn.Timeout(err):
 			return err
 		}
-		pctx, cancel := context.WithTimeout(ctx, s.keepalive)
+		pctx, cancel := context.WithTimeout(ctx, s.pingTimeout)
 		err = conn.Ping(pctx)
 		cancel()
 		if err != nil {

@@ -95,7 +95,14 @@ func (r *logRecorder) messages() []string {
 	defer r.mu.Unlock()
 	var m []string
 	for _, rec := range r.records {
-		m = append(m, rec.Level.String()+" "+rec.Message)
+		line := rec.Level.String() + " " + rec.Message
+		rec.Attrs(func(a slog.Attr) bool {
+			if a.Key == "error" {
+				line += ": " + a.Value.String()
+			}
+			return true
+		})
+		m = append(m, line)
 	}
 	return m
 }

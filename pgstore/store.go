@@ -45,8 +45,9 @@ type Store struct {
 	wg     sync.WaitGroup // listeners
 
 	// Tests set these before any call.
-	keepalive, minBackoff, maxBackoff time.Duration
-	beforeCommit                      func(context.Context, pgx.Tx) error
+	keepalive, pingTimeout time.Duration
+	minBackoff, maxBackoff time.Duration
+	beforeCommit           func(context.Context, pgx.Tx) error
 }
 
 // New returns a Store that keeps its ring in pool's database. It makes the
@@ -76,9 +77,10 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 		insert: `INSERT INTO ` + table + ` (name, version, data) VALUES ($1, 1, $2) ON CONFLICT (name) DO NOTHING`,
 		update: `UPDATE ` + table + ` SET version = version + 1, data = $3, updated_at = now() WHERE name = $1 AND version = $2 RETURNING version`,
 
-		keepalive:  30 * time.Second,
-		minBackoff: 100 * time.Millisecond,
-		maxBackoff: 5 * time.Second,
+		keepalive:   30 * time.Second,
+		pingTimeout: 10 * time.Second,
+		minBackoff:  100 * time.Millisecond,
+		maxBackoff:  5 * time.Second,
 	}
 	if err := s.ensureTable(ctx, c.table); err != nil {
 		return nil, err

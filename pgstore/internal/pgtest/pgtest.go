@@ -3,8 +3,9 @@
 // The database server is the one POWERSYNC_JWKS_TEST_DATABASE_URL names
 // (a postgres:// URL of a role that may create databases; .ci/run sets it
 // to the server scripts/postgres starts), or else a throwaway cluster this
-// package starts on first use when initdb is on the PATH, and stops when
-// the package's tests are done (see Main). With neither, a test that needs
+// package starts on first use when initdb is on the PATH (or in Debian's
+// /usr/lib/postgresql/*/bin), and stops when the package's tests are done
+// (see Main). With neither, a test that needs
 // a database is skipped, except under CI (CI set), where it fails.
 package pgtest
 

@@ -2,6 +2,7 @@ package pgtest
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -30,7 +32,13 @@ type Server struct {
 func findServer() (s *Server, unavailable string) {
 	initdb, err := exec.LookPath("initdb")
 	if err != nil {
-		return nil, "initdb is not on the PATH"
+		// Debian keeps the server's programs off the PATH.
+		found, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
+		if len(found) == 0 {
+			return nil, "initdb is not on the PATH"
+		}
+		slices.SortFunc(found, func(a, b string) int { return cmp.Compare(version(a), version(b)) })
+		initdb = found[len(found)-1]
 	}
 	pgCtl := filepath.Join(filepath.Dir(initdb), "pg_ctl")
 	if _, err := os.Stat(pgCtl); err != nil {
@@ -170,4 +178,10 @@ func tail(b []byte, n int) string {
 		b = b[len(b)-n:]
 	}
 	return string(b)
+}
+
+// version reads the major version out of /usr/lib/postgresql/VERSION/bin/initdb.
+func version(initdb string) int {
+	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(initdb))))
+	return n
 }
