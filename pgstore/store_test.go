@@ -9,8 +9,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -299,4 +301,31 @@ func TestClosedStoreErrorsHoldNoData(t *testing.T) {
 	assert.NotContains(t, err.Error(), "SECRET")
 	_, _, err = s.Load(ctx)
 	assert.ErrorContains(t, err, `pgstore: loading ring "default": `)
+}
+
+// New works on the caller's pool, and Close leaves it open.
+func TestNewOnCallersPool(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	pool, err := pgxpool.New(ctx, pgtest.Database(t))
+	require.NoError(t, err)
+	defer pool.Close()
+
+	s, err := New(ctx, pool, WithTable("mine"), WithLogger(slog.New(slog.DiscardHandler)))
+	require.NoError(t, err)
+	ch := s.Changes(ctx)
+	connected(t, ch)
+	_, err = s.CompareAndSwap(ctx, 0, []byte("x"))
+	require.NoError(t, err)
+	receive(t, ch, time.Second, "a commit")
+	s.Close()
+	closed(t, ch, 2*time.Second)
+	require.NoError(t, pool.Ping(ctx), "the pool is the caller's")
+
+	again, err := New(ctx, pool, WithTable("mine"))
+	require.NoError(t, err)
+	version, data, err := again.Load(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), version)
+	assert.Equal(t, []byte("x"), data)
 }
