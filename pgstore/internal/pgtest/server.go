@@ -35,7 +35,7 @@ func findServer() (s *Server, unavailable string) {
 		// Debian keeps the server's programs off the PATH.
 		found, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
 		if len(found) == 0 {
-			return nil, "initdb is not on the PATH"
+			return nil, "initdb is neither on the PATH nor in /usr/lib/postgresql/*/bin"
 		}
 		slices.SortFunc(found, func(a, b string) int { return cmp.Compare(version(a), version(b)) })
 		initdb = found[len(found)-1]
