@@ -2,12 +2,15 @@
 
 .PHONY: test bench serve loadbench
 
-# Format check, vet, then every test with the race detector. The interop
-# tests need the Node package of interop/ (jose 4.15.9, PowerSync's version).
+# Format check, vet, then every test with the race detector, over both
+# modules (the root and pgstore/, tied by go.work). The interop tests need the
+# Node package of interop/ (jose 4.15.9, PowerSync's version). The pgstore
+# tests need PostgreSQL: POWERSYNC_JWKS_TEST_DATABASE_URL (see
+# scripts/postgres), or initdb on the PATH; without either they skip.
 test: interop/node_modules/.package-lock.json
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
-	go vet ./...
-	go test -race ./...
+	go vet ./... ./pgstore/...
+	go test -race ./... ./pgstore/...
 
 interop/node_modules/.package-lock.json: interop/package.json interop/package-lock.json
 	cd interop && npm ci --no-audit --no-fund

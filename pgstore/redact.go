@@ -1,0 +1,65 @@
+package pgstore
+
+import (
+	"net/url"
+	"regexp"
+	"strings"
+)
+
+// redactedError is an error whose message had a password in it, shown
+// without. Unwrap still gives the original.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
+// redact returns err with every form of password its message may hold
+// replaced by "xxxxx". pgx already leaves passwords out of its messages;
+// this makes sure of it.
+func redact(err error, password string) error {
+	if err == nil || password == "" {
+		return err
+	}
+	msg := err.Error()
+	for _, form := range []string{password, url.PathEscape(password), url.QueryEscape(password)} {
+		msg = strings.ReplaceAll(msg, form, "xxxxx")
+	}
+	if msg == err.Error() {
+		return err
+	}
+	return &redactedError{msg: msg, err: err}
+}
+
+// keywordPassword finds the password of a key=value connection string.
+var keywordPassword = regexp.MustCompile(`(?:^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)`)
+
+// passwordOf finds the password in a connection string that pgx could not
+// parse, as well as it can.
+func passwordOf(conn string) string {
+	if u, err := url.Parse(conn); err == nil && u.User != nil {
+		p, _ := u.User.Password()
+		return p
+	}
+	if m := keywordPassword.FindStringSubmatch(conn); m != nil {
+		return strings.Trim(m[1], "'")
+	}
+	// url.Parse refuses some URLs pgx would take (a bad port, say): take
+	// what lies between the user's colon and the last @ of the authority.
+	if _, rest, ok := strings.Cut(conn, "://"); ok {
+		if end := strings.IndexAny(rest, "/?#"); end >= 0 {
+			rest = rest[:end]
+		}
+		if at := strings.LastIndex(rest, "@"); at >= 0 {
+			if _, p, ok := strings.Cut(rest[:at], ":"); ok {
+				if q, err := url.PathUnescape(p); err == nil {
+					return q
+				}
+				return p
+			}
+		}
+	}
+	return ""
+}
