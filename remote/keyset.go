@@ -192,14 +192,17 @@ func (r *KeySet) LookupKey(ctx context.Context, kid string) (*jwks.Key, error) {
 	if !validKeyID(kid) {
 		return nil, fmt.Errorf("remote: the token names no valid key ID: %w", jwks.ErrUnknownKey)
 	}
-	mark := r.mark() // read before the set: a fetch numbered above it began after this lookup
+	ended, begun := r.marks() // before the set is read, so that no result is missed
 	s := r.usable()
 	if k, ok := s.key(kid); ok {
 		return k, nil
 	}
-	// At most twice round: the second fetch always began after the mark.
-	for {
-		f, err := r.start(mark, true)
+	// First a fetch whose result this lookup has not seen (the one under
+	// way, one that has ended since, or a new one), then, if that one was
+	// under way before the lookup, one that began after it: at most twice
+	// round.
+	for after := ended; ; after = begun {
+		f, err := r.start(after, true)
 		if err != nil {
 			if s != nil {
 				return nil, r.unknown(kid)
@@ -226,12 +229,11 @@ func (r *KeySet) LookupKey(ctx context.Context, kid string) (*jwks.Key, error) {
 		if k, ok := s.key(kid); ok {
 			return k, nil
 		}
-		if f.seq > mark || f.result() != nil {
+		if f.seq > begun || f.result() != nil {
 			return nil, r.unknown(kid)
 		}
 		// f was under way before this lookup, and may have read the
-		// document before the key was published: look once more, after a
-		// fetch that begins later.
+		// document before the key was published.
 	}
 }
 
@@ -307,6 +309,20 @@ func (r *KeySet) LastFetch() time.Time {
 		return s.fetched
 	}
 	return time.Time{}
+}
+
+// marks returns how many fetches had ended, and how many had begun, when it
+// was called. Fetches never overlap, so begun is ended or ended+1.
+func (r *KeySet) marks() (ended, begun uint64) {
+	f := r.latest.Load()
+	switch {
+	case f == nil:
+		return 0, 0
+	case f.running():
+		return f.seq - 1, f.seq
+	default:
+		return f.seq, f.seq
+	}
 }
 
 // mark returns the number of the fetch begun last, 0 before the first.
