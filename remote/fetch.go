@@ -25,12 +25,12 @@ var secretMembers = [...]string{"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
 // fetch gets the document and, if it is good, swaps in its key set. Fetches
 // never overlap (start begins one only when none is in flight), so the
 // snapshot read at the beginning is still current at the end.
-func (r *KeySet) fetch() error {
-	ctx, cancel := context.WithTimeout(r.ctx, r.cfg.timeout)
+func (ks *KeySet) fetch() error {
+	ctx, cancel := context.WithTimeout(ks.ctx, ks.cfg.timeout)
 	defer cancel()
-	old := r.snap.Load()
+	old := ks.snap.Load()
 
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.url, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ks.url, nil)
 	if err != nil {
 		return fmt.Errorf("building the request: %w", err)
 	}
@@ -38,7 +38,7 @@ func (r *KeySet) fetch() error {
 	if old != nil && old.etag != "" {
 		req.Header.Set("If-None-Match", old.etag)
 	}
-	resp, err := r.cfg.client.Do(req)
+	resp, err := ks.cfg.client.Do(req)
 	if err != nil {
 		return err
 	}
@@ -54,19 +54,19 @@ func (r *KeySet) fetch() error {
 		}
 		next := *old
 		next.fetched = time.Now()
-		next.refresh = r.cfg.refreshDelay(resp.Header)
-		r.snap.Store(&next)
-		r.cfg.log.Debug("remote: key set not modified", "url", r.url)
+		next.refresh = ks.cfg.refreshDelay(resp.Header)
+		ks.snap.Store(&next)
+		ks.cfg.log.Debug("remote: key set not modified", "url", ks.url)
 		return nil
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return fmt.Errorf("HTTP status %d", resp.StatusCode)
 	}
-	body, err := r.readDocument(resp)
+	body, err := ks.readDocument(resp)
 	if err != nil {
 		return err
 	}
-	keys, err := r.parseDocument(body)
+	keys, err := ks.parseDocument(body)
 	if err != nil {
 		return err
 	}
@@ -76,33 +76,33 @@ func (r *KeySet) fetch() error {
 		kids:    make([]string, 0, len(keys)),
 		etag:    resp.Header.Get("ETag"),
 		fetched: time.Now(),
-		refresh: r.cfg.refreshDelay(resp.Header),
+		refresh: ks.cfg.refreshDelay(resp.Header),
 	}
 	for kid := range keys {
 		next.kids = append(next.kids, kid)
 	}
 	slices.Sort(next.kids)
-	r.snap.Store(next)
+	ks.snap.Store(next)
 
 	switch {
 	case len(next.kids) == 0 && (old == nil || len(old.kids) > 0):
 		// Once, not at every refresh: a legacy Supabase project publishes
 		// no key at all.
-		r.cfg.log.Warn("remote: the key set holds no usable key", "url", r.url)
+		ks.cfg.log.Warn("remote: the key set holds no usable key", "url", ks.url)
 	case len(next.kids) == 0:
-		r.cfg.log.Debug("remote: the key set still holds no usable key", "url", r.url)
+		ks.cfg.log.Debug("remote: the key set still holds no usable key", "url", ks.url)
 	case old == nil || !slices.Equal(old.kids, next.kids):
-		r.cfg.log.Info("remote: key set loaded", "url", r.url, "kids", next.kids)
+		ks.cfg.log.Info("remote: key set loaded", "url", ks.url, "kids", next.kids)
 	default:
-		r.cfg.log.Debug("remote: key set refreshed", "url", r.url)
+		ks.cfg.log.Debug("remote: key set refreshed", "url", ks.url)
 	}
 	return nil
 }
 
 // readDocument reads the body of resp, refusing it whole when it is over the
 // maximum document size.
-func (r *KeySet) readDocument(resp *http.Response) ([]byte, error) {
-	limit := r.cfg.maxSize
+func (ks *KeySet) readDocument(resp *http.Response) ([]byte, error) {
+	limit := ks.cfg.maxSize
 	if resp.ContentLength > limit {
 		return nil, fmt.Errorf("document of %d bytes is over the limit of %d", resp.ContentLength, limit)
 	}
@@ -119,7 +119,7 @@ func (r *KeySet) readDocument(resp *http.Response) ([]byte, error) {
 // parseDocument reads a JWKS document. A document that is not a JSON object
 // with a "keys" array is refused; within it, a key that cannot be used is
 // skipped, and the others kept. Errors and logs never quote the document.
-func (r *KeySet) parseDocument(body []byte) (map[string]*jwks.Key, error) {
+func (ks *KeySet) parseDocument(body []byte) (map[string]*jwks.Key, error) {
 	var doc struct {
 		Keys json.RawMessage `json:"keys"`
 	}
@@ -148,7 +148,7 @@ func (r *KeySet) parseDocument(body []byte) (map[string]*jwks.Key, error) {
 			seen[kid]++
 		}
 		if reason != "" {
-			r.skip(i, kid, reason)
+			ks.skip(i, kid, reason)
 			continue
 		}
 		good = append(good, candidate{i, kid, key})
@@ -156,7 +156,7 @@ func (r *KeySet) parseDocument(body []byte) (map[string]*jwks.Key, error) {
 	keys := make(map[string]*jwks.Key, len(good))
 	for _, c := range good {
 		if n := seen[c.kid]; n > 1 {
-			r.skip(c.index, c.kid, fmt.Sprintf("kid is shared by %d keys of the set", n))
+			ks.skip(c.index, c.kid, fmt.Sprintf("kid is shared by %d keys of the set", n))
 			continue
 		}
 		keys[c.kid] = c.key
@@ -164,9 +164,9 @@ func (r *KeySet) parseDocument(body []byte) (map[string]*jwks.Key, error) {
 	return keys, nil
 }
 
-func (r *KeySet) skip(index int, kid, reason string) {
-	r.cfg.log.Warn("remote: skipping a key of the key set",
-		"url", r.url, "index", index, "kid", quote.Value(kid), "reason", reason)
+func (ks *KeySet) skip(index int, kid, reason string) {
+	ks.cfg.log.Warn("remote: skipping a key of the key set",
+		"url", ks.url, "index", index, "kid", quote.Value(kid), "reason", reason)
 }
 
 // importKey reads one entry of a JWKS: it returns the entry's key ID (if it

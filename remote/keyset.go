@@ -148,16 +148,16 @@ func New(ctx context.Context, jwksURL string, opts ...Option) (*KeySet, error) {
 		return nil, err
 	}
 
-	r := &KeySet{
+	ks := &KeySet{
 		url:     jwksURL,
 		ctx:     ctx,
 		cfg:     cfg,
 		limiter: rate.NewLimiter(rate.Every(cfg.refetchEvery), cfg.refetchBurst),
 		stopped: make(chan struct{}),
 	}
-	first, _ := r.start(0, false) // nil only if ctx ended since the check above
-	go r.run(first)
-	return r, nil
+	first, _ := ks.start(0, false) // nil only if ctx ended since the check above
+	go ks.run(first)
+	return ks, nil
 }
 
 // checkURL accepts absolute http and https URLs with a host and no user
@@ -188,12 +188,12 @@ func checkURL(raw string) error {
 //
 // A key ID that cannot be valid (empty, over 256 bytes, holding control
 // characters) is unknown without a fetch.
-func (r *KeySet) LookupKey(ctx context.Context, kid string) (*jwks.Key, error) {
+func (ks *KeySet) LookupKey(ctx context.Context, kid string) (*jwks.Key, error) {
 	if !validKeyID(kid) {
 		return nil, fmt.Errorf("remote: the token names no valid key ID: %w", jwks.ErrUnknownKey)
 	}
-	ended, begun := r.marks() // before the set is read, so that no result is missed
-	s := r.usable()
+	ended, begun := ks.marks() // before the set is read, so that no result is missed
+	s := ks.usable()
 	if k, ok := s.key(kid); ok {
 		return k, nil
 	}
@@ -202,12 +202,12 @@ func (r *KeySet) LookupKey(ctx context.Context, kid string) (*jwks.Key, error) {
 	// under way before the lookup, one that began after it: at most twice
 	// round.
 	for after := ended; ; after = begun {
-		f, err := r.start(after, true)
+		f, err := ks.start(after, true)
 		if err != nil {
 			if s != nil {
-				return nil, r.unknown(kid)
+				return nil, ks.unknown(kid)
 			}
-			return nil, r.unavailable(fmt.Errorf("no usable key set: %w", err))
+			return nil, ks.unavailable(fmt.Errorf("no usable key set: %w", err))
 		}
 		select {
 		case <-f.wait():
@@ -216,21 +216,21 @@ func (r *KeySet) LookupKey(ctx context.Context, kid string) (*jwks.Key, error) {
 				return nil, fmt.Errorf("remote: kid %q is not in the key set, and the context ended during a refresh: %w: %w",
 					quote.Value(kid), jwks.ErrUnknownKey, ctx.Err())
 			}
-			return nil, r.unavailable(ctx.Err())
+			return nil, ks.unavailable(ctx.Err())
 		}
 
-		if s = r.usable(); s == nil {
+		if s = ks.usable(); s == nil {
 			err := f.result()
 			if err == nil {
 				err = errors.New("no usable key set")
 			}
-			return nil, r.unavailable(err)
+			return nil, ks.unavailable(err)
 		}
 		if k, ok := s.key(kid); ok {
 			return k, nil
 		}
 		if f.seq > begun || f.result() != nil {
-			return nil, r.unknown(kid)
+			return nil, ks.unknown(kid)
 		}
 		// f was under way before this lookup, and may have read the
 		// document before the key was published.
@@ -246,18 +246,18 @@ func validKeyID(kid string) bool {
 	return !slices.ContainsFunc([]rune(kid), unicode.IsControl)
 }
 
-func (r *KeySet) unknown(kid string) error {
-	return fmt.Errorf("remote: kid %q is not in the key set at %s: %w", quote.Value(kid), r.url, jwks.ErrUnknownKey)
+func (ks *KeySet) unknown(kid string) error {
+	return fmt.Errorf("remote: kid %q is not in the key set at %s: %w", quote.Value(kid), ks.url, jwks.ErrUnknownKey)
 }
 
-func (r *KeySet) unavailable(cause error) error {
-	return fmt.Errorf("remote: %s: %w: %w", r.url, cause, jwks.ErrUnavailable)
+func (ks *KeySet) unavailable(cause error) error {
+	return fmt.Errorf("remote: %s: %w: %w", ks.url, cause, jwks.ErrUnavailable)
 }
 
 // usable returns the current set if it may verify tokens, fetched no longer
 // than the maximum staleness ago, and nil otherwise.
-func (r *KeySet) usable() *snapshot {
-	if s := r.snap.Load(); s != nil && time.Since(s.fetched) <= r.cfg.maxStale {
+func (ks *KeySet) usable() *snapshot {
+	if s := ks.snap.Load(); s != nil && time.Since(s.fetched) <= ks.cfg.maxStale {
 		return s
 	}
 	return nil
@@ -270,21 +270,21 @@ func (r *KeySet) usable() *snapshot {
 // fetch that began after the call. It is not rate-limited: it is for callers
 // that know the set has changed, and for tests. ctx bounds the wait, not the
 // fetch.
-func (r *KeySet) Refresh(ctx context.Context) error {
-	mark := r.mark()
+func (ks *KeySet) Refresh(ctx context.Context) error {
+	mark := ks.mark()
 	for {
-		f, err := r.start(mark, false)
+		f, err := ks.start(mark, false)
 		if err != nil {
-			return r.unavailable(err)
+			return ks.unavailable(err)
 		}
 		select {
 		case <-f.wait():
 		case <-ctx.Done():
-			return r.unavailable(ctx.Err())
+			return ks.unavailable(ctx.Err())
 		}
 		if f.seq > mark {
 			if err := f.result(); err != nil {
-				return r.unavailable(err)
+				return ks.unavailable(err)
 			}
 			return nil
 		}
@@ -295,8 +295,8 @@ func (r *KeySet) Refresh(ctx context.Context) error {
 // KeyIDs returns the key IDs of the current key set, sorted, in a new slice;
 // none before the first good fetch. It does not fetch, and does not check
 // staleness.
-func (r *KeySet) KeyIDs() []string {
-	if s := r.snap.Load(); s != nil {
+func (ks *KeySet) KeyIDs() []string {
+	if s := ks.snap.Load(); s != nil {
 		return slices.Clone(s.kids)
 	}
 	return nil
@@ -304,8 +304,8 @@ func (r *KeySet) KeyIDs() []string {
 
 // LastFetch returns the time of the last good fetch (a 304 Not Modified
 // counts); the zero time before the first.
-func (r *KeySet) LastFetch() time.Time {
-	if s := r.snap.Load(); s != nil {
+func (ks *KeySet) LastFetch() time.Time {
+	if s := ks.snap.Load(); s != nil {
 		return s.fetched
 	}
 	return time.Time{}
@@ -313,8 +313,8 @@ func (r *KeySet) LastFetch() time.Time {
 
 // marks returns how many fetches had ended, and how many had begun, when it
 // was called. Fetches never overlap, so begun is ended or ended+1.
-func (r *KeySet) marks() (ended, begun uint64) {
-	f := r.latest.Load()
+func (ks *KeySet) marks() (ended, begun uint64) {
+	f := ks.latest.Load()
 	switch {
 	case f == nil:
 		return 0, 0
@@ -326,84 +326,84 @@ func (r *KeySet) marks() (ended, begun uint64) {
 }
 
 // mark returns the number of the fetch begun last, 0 before the first.
-func (r *KeySet) mark() uint64 {
-	if f := r.latest.Load(); f != nil {
+func (ks *KeySet) mark() uint64 {
+	if f := ks.latest.Load(); f != nil {
 		return f.seq
 	}
 	return 0
 }
 
-// start is how every fetch begins: it returns the fetch for the caller to
-// wait for, which is the one in flight if there is one, or else the last
-// one if it began after the caller's mark (the fetch numbered after), or
-// else a new one. It returns an error, and no fetch, only when it may not
-// begin one: the key set is stopped, or (limited) the unknown key refetch
-// rate says no.
-func (r *KeySet) start(after uint64, limited bool) (*inflight, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if last := r.latest.Load(); last != nil && (last.running() || last.seq > after) {
+// start is how every fetch begins. It returns the fetch the caller is to
+// wait for: the one in flight if there is one; or else the last one, if its
+// number is above after (the caller gives the number of the last fetch that
+// is of no use to it); or else a new one. It returns an error, and no
+// fetch, only when it may not begin one: the key set is stopped, or
+// (limited) the unknown key refetch rate says no.
+func (ks *KeySet) start(after uint64, limited bool) (*inflight, error) {
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	if last := ks.latest.Load(); last != nil && (last.running() || last.seq > after) {
 		return last, nil
 	}
-	if err := r.ctx.Err(); err != nil {
+	if err := ks.ctx.Err(); err != nil {
 		return nil, fmt.Errorf("the key set is stopped: %w", err)
 	}
-	if limited && !r.limiter.Allow() {
-		r.cfg.log.Debug("remote: refetch of the key set rate-limited", "url", r.url)
+	if limited && !ks.limiter.Allow() {
+		ks.cfg.log.Debug("remote: refetch of the key set rate-limited", "url", ks.url)
 		return nil, errRateLimited
 	}
-	f := newInflight(r.mark() + 1)
-	r.latest.Store(f)
+	f := newInflight(ks.mark() + 1)
+	ks.latest.Store(f)
 	go func() {
-		err := r.fetch()
+		err := ks.fetch()
 		if err != nil {
-			r.logFailure(err)
+			ks.logFailure(err)
 		}
 		f.done(err)
 	}()
 	return f, nil
 }
 
-func (r *KeySet) logFailure(err error) {
-	if s := r.usable(); s != nil {
-		r.cfg.log.Warn("remote: fetching the key set failed; keeping the last good set",
-			"url", r.url, "err", err, "last_good_fetch", s.fetched)
+func (ks *KeySet) logFailure(err error) {
+	if s := ks.usable(); s != nil {
+		ks.cfg.log.Warn("remote: fetching the key set failed; keeping the last good set",
+			"url", ks.url, "err", err, "last_good_fetch", s.fetched)
 		return
 	}
-	attrs := []any{"url", r.url, "err", err}
-	if s := r.snap.Load(); s != nil {
+	attrs := []any{"url", ks.url, "err", err}
+	if s := ks.snap.Load(); s != nil {
 		attrs = append(attrs, "last_good_fetch", s.fetched)
 	}
-	r.cfg.log.Error("remote: fetching the key set failed; no usable key set", attrs...)
+	ks.cfg.log.Error("remote: fetching the key set failed; no usable key set", attrs...)
 }
 
 // run is the refresh goroutine: it waits for the fetch f, then fetches
 // again when the last good set is due for a refresh, or sooner after a
-// failure, until r.ctx is done.
-func (r *KeySet) run(f *inflight) {
-	defer close(r.stopped)
+// failure, until ks.ctx is done.
+func (ks *KeySet) run(f *inflight) {
+	defer close(ks.stopped)
 	failures := 0
 	for f != nil {
 		select {
 		case <-f.wait():
-		case <-r.ctx.Done():
+		case <-ks.ctx.Done():
 			return
 		}
-		delay := r.cfg.interval
+		delay := ks.cfg.interval
 		if f.result() != nil {
 			failures++
-			delay = min(r.cfg.interval, firstRetryDelay<<min(failures-1, 16))
-		} else if s := r.snap.Load(); s != nil {
+			delay = min(ks.cfg.interval, firstRetryDelay<<min(failures-1, 16))
+		} else if s := ks.snap.Load(); s != nil {
 			failures = 0
 			delay = s.refresh
 		}
 		timer := time.NewTimer(delay)
 		select {
 		case <-timer.C:
-		case <-r.ctx.Done():
+		case <-ks.ctx.Done():
 			timer.Stop()
 			return
 		}
-		f, _ = r.start(r.mark(), false) // nil once ctx is done
+		f, _ = ks.start(ks.mark(), false) // nil once ctx is done
 	}
 }

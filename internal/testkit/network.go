@@ -161,5 +161,8 @@ func (l *pipeListener) Addr() net.Addr { return pipeAddr(l.addr) }
 // pipeAddr is the address of a host of a Network.
 type pipeAddr string
 
+// Network implements [net.Addr].
 func (a pipeAddr) Network() string { return "pipe" }
-func (a pipeAddr) String() string  { return string(a) }
+
+// String implements [net.Addr].
+func (a pipeAddr) String() string { return string(a) }
