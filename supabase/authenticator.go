@@ -175,7 +175,8 @@ func (a *Authenticator) JWKS() *remote.KeySet { return a.jwks }
 
 // Authenticate implements [jwks.Authenticator]: it establishes the user as
 // [Authenticator.User] does, and returns an Identity whose Subject is the
-// user's ID, shaped by the hook of [WithIdentity] if there is one.
+// user's ID, shaped by the hook of [WithIdentity] if there is one. Its
+// Parameters and Claims are nil unless the hook filled them.
 func (a *Authenticator) Authenticate(r *http.Request) (*jwks.Identity, error) {
 	u, err := a.User(r)
 	if err != nil {
