@@ -27,15 +27,15 @@
 //	if err != nil {
 //		log.Fatal(err)
 //	}
-//	supabase, err := jwks.NewSupabaseAuthenticator(ctx, os.Getenv("SUPABASE_URL"),
-//		jwks.WithSupabaseAPIKey(os.Getenv("SUPABASE_ANON_KEY")))
+//	users, err := supabase.New(ctx, os.Getenv("SUPABASE_URL"),
+//		supabase.WithAPIKey(os.Getenv("SUPABASE_ANON_KEY")))
 //	if err != nil {
 //		log.Fatal(err)
 //	}
 //
 //	mux := http.NewServeMux()
 //	mux.Handle("GET /.well-known/jwks.json", jwks.NewJWKSHandler(ks))
-//	mux.Handle("/powersync-auth", jwks.NewTokenHandler(signer, supabase))
+//	mux.Handle("/powersync-auth", jwks.NewTokenHandler(signer, users))
 //	limiter, _ := ratelimit.New(time.Second, 10) // per client IP
 //	mux.Handle("/powersync-auth-anonymous",
 //		jwks.NewTokenHandler(signer, jwks.Anonymous(), jwks.WithRateLimit(limiter)))
@@ -74,9 +74,9 @@
 //	// in api: claims, _ := jwks.ClaimsFromContext(r.Context())
 //
 // Errors wrap sentinel values (ErrExpired, ErrAudience, ...) for errors.Is.
-// NewRemoteKeySet reads the keys of a JWKS URL instead, cached and
-// refreshed in the background, for services that verify tokens another
-// service mints.
+// Package github.com/powersync-jwks/jwks/remote reads the keys of a JWKS URL
+// instead, cached and refreshed in the background, for services that verify
+// tokens another service mints.
 //
 // # Keys and secrets
 //

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -208,33 +207,4 @@ func ExampleAnonymous() {
 	}
 	// Output:
 	// 429 retry after 1 s
-}
-
-func ExampleNewSupabaseAuthenticator() {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel() // stops the background refresh of the project's JWKS
-
-	key, _ := jwks.GenerateKey(jwks.ES256)
-	ks, _ := jwks.NewKeySet(key)
-	signer, _ := jwks.NewSigner(ks, "https://abc123.powersync.journeyapps.com")
-
-	// The project's users verify against its JWKS, fetched in the background:
-	// no call to Supabase per request.
-	supabase, err := jwks.NewSupabaseAuthenticator(ctx, "http://127.0.0.1:54321",
-		jwks.WithSupabaseAPIKey("sb_publishable_example"),
-		jwks.WithSupabaseJWKSOptions(jwks.WithRemoteLogger(nil)))
-	if err != nil {
-		log.Fatal(err)
-	}
-	h := jwks.NewTokenHandler(signer, supabase, jwks.WithLogger(slog.New(slog.DiscardHandler)))
-
-	// supabase-js sends the publishable key as the bearer when nobody is
-	// signed in: that is "not signed in", never a server error.
-	req := httptest.NewRequest(http.MethodGet, "/powersync-auth", nil)
-	req.Header.Set("Authorization", "Bearer sb_publishable_example")
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	fmt.Println(rec.Code, rec.Header().Get("WWW-Authenticate") != "")
-	// Output:
-	// 401 true
 }

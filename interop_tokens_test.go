@@ -14,6 +14,8 @@ import (
 
 	"github.com/powersync-jwks/jwks"
 	"github.com/powersync-jwks/jwks/internal/nodejs"
+	"github.com/powersync-jwks/jwks/internal/testkit"
+	"github.com/powersync-jwks/jwks/remote"
 )
 
 // The tests in this file carry tokens both ways between this library and
@@ -274,7 +276,7 @@ func TestSignerTokensVerifyInPowerSync(t *testing.T) {
 // TestSeedTokensVerifyInGo has the Verifier check tokens minted the seed's
 // way (sign-token.mjs: jose's SignJWT with a POWERSYNC_PRIVATE_KEY secret),
 // with the seed's public key loaded by ParseKey and fetched by a
-// RemoteKeySet from a JWKS of the seed's public JWK. PowerSync's checks see
+// remote.KeySet from a JWKS of the seed's public JWK. PowerSync's checks see
 // the same tokens, and the two must agree.
 func TestSeedTokensVerifyInGo(t *testing.T) {
 	t.Parallel()
@@ -335,10 +337,10 @@ func TestSeedTokensVerifyInGo(t *testing.T) {
 	require.NoError(t, err)
 	local, err := jwks.NewKeySet(nil, pub)
 	require.NoError(t, err)
-	remote, err := jwks.NewRemoteKeySet(t.Context(), url, jwks.WithRemoteLogger(nil))
+	fetched, err := remote.New(t.Context(), url, remote.WithLogger(testkit.Discard))
 	require.NoError(t, err)
-	require.NoError(t, remote.Refresh(t.Context()))
-	require.Equal(t, []string{seed.KeyID}, remote.KeyIDs(), "the RemoteKeySet read the seed's key")
+	require.NoError(t, fetched.Refresh(t.Context()))
+	require.Equal(t, []string{seed.KeyID}, fetched.KeyIDs(), "the remote.KeySet read the seed's key")
 
 	// checkSeedClaims checks the claims that the seed's tokens share.
 	checkSeedClaims := func(t *testing.T, c *jwks.Claims, subject string, lifetime time.Duration) {
@@ -382,7 +384,7 @@ func TestSeedTokensVerifyInGo(t *testing.T) {
 		keys jwks.KeySource
 	}{
 		{"ParseKey", local},
-		{"RemoteKeySet", remote},
+		{"remote.KeySet", fetched},
 	}
 	for _, src := range sources {
 		t.Run(src.name, func(t *testing.T) {

@@ -7,10 +7,12 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/powersync-jwks/jwks"
 	"github.com/powersync-jwks/jwks/ratelimit"
+	"github.com/powersync-jwks/jwks/supabase"
 )
 
 // Limits of the HTTP server. A token request may wait for Supabase: for its
@@ -97,19 +99,19 @@ func newApp(ctx context.Context, c *config, logger *slog.Logger) (*app, error) {
 		tokenOpts = append(tokenOpts, jwks.WithCORS(c.corsOrigins...))
 	}
 	if c.supabaseURL != "" {
-		opts := []jwks.SupabaseOption{jwks.WithSupabaseJWKSOptions(jwks.WithRemoteLogger(logger))}
+		opts := []supabase.Option{supabase.WithLogger(logger)}
 		if c.anonKey != "" {
-			opts = append(opts, jwks.WithSupabaseAPIKey(c.anonKey))
+			opts = append(opts, supabase.WithAPIKey(c.anonKey))
 		}
 		if c.jwtSecret != "" {
-			opts = append(opts, jwks.WithSupabaseLegacySecret(c.jwtSecret))
+			opts = append(opts, supabase.WithLegacySecret(c.jwtSecret))
 		}
 		if c.supabaseStrict {
-			opts = append(opts, jwks.WithSupabaseStrict())
+			opts = append(opts, supabase.WithStrict())
 		}
-		users, err := jwks.NewSupabaseAuthenticator(ctx, c.supabaseURL, opts...)
+		users, err := supabase.New(ctx, c.supabaseURL, opts...)
 		if err != nil {
-			return nil, configErrorf("%s: %s", envSupabaseURL, reason(err))
+			return nil, configErrorf("%s: %s", envSupabaseURL, strings.TrimPrefix(err.Error(), "supabase: "))
 		}
 		handle(routeAuth, "GET|POST", jwks.NewTokenHandler(signer, users, tokenOpts...))
 	}

@@ -20,6 +20,8 @@ import (
 
 	"github.com/powersync-jwks/jwks"
 	"github.com/powersync-jwks/jwks/internal/supabasetest"
+	"github.com/powersync-jwks/jwks/internal/testkit"
+	"github.com/powersync-jwks/jwks/remote"
 )
 
 // testServer is the handler of newApp served on loopback.
@@ -59,9 +61,9 @@ func newTestServer(t *testing.T, env map[string]string, args ...string) *testSer
 // own JWKS, fetched over HTTP, and returns its claims.
 func (s *testServer) verify(t *testing.T, token string, opts ...jwks.VerifierOption) *jwks.Claims {
 	t.Helper()
-	remote, err := jwks.NewRemoteKeySet(t.Context(), s.url+routeJWKS, jwks.WithRemoteLogger(nil))
+	keys, err := remote.New(t.Context(), s.url+routeJWKS, remote.WithLogger(testkit.Discard))
 	require.NoError(t, err)
-	v, err := jwks.NewVerifier(remote, testPowerSyncURL, opts...)
+	v, err := jwks.NewVerifier(keys, testPowerSyncURL, opts...)
 	require.NoError(t, err)
 	claims, err := v.Verify(t.Context(), token)
 	require.NoError(t, err)

@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/powersync-jwks/jwks"
+	"github.com/powersync-jwks/jwks/supabase"
 )
 
 func main() {
@@ -83,11 +84,11 @@ func newMux(ctx context.Context) (*http.ServeMux, error) {
 	// The authenticator checks the caller's Supabase access token locally,
 	// against the project's JWKS: no call to Supabase per request. The API
 	// key lets it ask Supabase about legacy HS256 tokens.
-	var opts []jwks.SupabaseOption
+	var opts []supabase.Option
 	if apiKey := os.Getenv("SUPABASE_ANON_KEY"); apiKey != "" {
-		opts = append(opts, jwks.WithSupabaseAPIKey(apiKey))
+		opts = append(opts, supabase.WithAPIKey(apiKey))
 	}
-	users, err := jwks.NewSupabaseAuthenticator(ctx, getenv("SUPABASE_URL", "http://127.0.0.1:54321"), opts...)
+	users, err := supabase.New(ctx, getenv("SUPABASE_URL", "http://127.0.0.1:54321"), opts...)
 	if err != nil {
 		return nil, err
 	}

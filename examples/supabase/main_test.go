@@ -11,6 +11,7 @@ import (
 
 	"github.com/powersync-jwks/jwks"
 	"github.com/powersync-jwks/jwks/internal/supabasetest"
+	"github.com/powersync-jwks/jwks/remote"
 )
 
 const powersyncURL = "https://example.powersync.journeyapps.com"
@@ -58,7 +59,7 @@ func TestMux(t *testing.T) {
 	require.NoError(t, json.NewDecoder(res.Body).Decode(&body))
 	assert.Equal(t, powersyncURL, body.PowerSyncURL)
 
-	keys, err := jwks.NewRemoteKeySet(t.Context(), srv.URL+"/.well-known/jwks.json")
+	keys, err := remote.New(t.Context(), srv.URL+"/.well-known/jwks.json")
 	require.NoError(t, err)
 	v, err := jwks.NewVerifier(keys, powersyncURL)
 	require.NoError(t, err)

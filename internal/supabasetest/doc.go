@@ -2,8 +2,10 @@
 // process, so that code which authenticates Supabase users can be tested
 // without reaching Supabase.
 //
-// A Server is a real loopback HTTP server (net/http/httptest) that answers
-// the two endpoints a backend uses to check a caller's Supabase access token:
+// A Server is a real HTTP server on loopback (net/http/httptest), or on an
+// in-memory network for tests inside a testing/synctest bubble
+// (WithInMemoryNetwork), that answers the two endpoints a backend uses to
+// check a caller's Supabase access token:
 //
 //   - GET /auth/v1/.well-known/jwks.json: the project's public signing keys,
 //     with Cache-Control: public, max-age=600 as GoTrue sends it;

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/powersync-jwks/jwks/internal/testkit"
 )
 
 // DefaultLegacySecret is the legacy JWT secret of a Server made without
@@ -47,9 +49,10 @@ const (
 // request counters are atomic. All methods are safe for concurrent use.
 type Server struct {
 	t       testing.TB
-	srv     *httptest.Server
+	url     string       // the project URL
+	client  *http.Client // reaches url
 	cfg     config
-	closing chan struct{} // closed when the test ends, before srv.Close
+	closing chan struct{} // closed when the test ends, before the server stops
 
 	anonKey        string // the apikey values the gateway accepts
 	serviceRoleKey string
@@ -79,6 +82,7 @@ type config struct {
 	asymAPIKeys    bool
 	jwksETag       bool
 	tls            bool
+	inMemory       bool
 	now            func() time.Time
 	tokenLifetime  time.Duration
 }
@@ -147,6 +151,15 @@ func WithTLS() Option {
 	return func(c *config) { c.tls = true }
 }
 
+// WithInMemoryNetwork serves on an in-memory network ([testkit.Network])
+// instead of loopback, so that the server works inside a testing/synctest
+// bubble, whose clock then drives token expiry, delays and timeouts. Call
+// New inside the bubble, and reach the server with Client only. The project
+// URL is http://<ref>.supabase.test.
+func WithInMemoryNetwork() Option {
+	return func(c *config) { c.inMemory = true }
+}
+
 // WithClock sets the server's clock: the iat of minted tokens and the
 // time /user checks exp against. The default is time.Now.
 func WithClock(now func() time.Time) Option {
@@ -213,14 +226,22 @@ func New(t testing.TB, opts ...Option) *Server {
 	}
 	s.secretKey = opaqueKey(SecretKeyPrefix)
 
-	if cfg.tls {
-		s.srv = httptest.NewTLSServer(s.handler())
-	} else {
-		s.srv = httptest.NewServer(s.handler())
+	var stop func()
+	switch {
+	case cfg.inMemory:
+		n := testkit.NewNetwork(t) // closed after the cleanup below
+		s.url, s.client = n.Serve(cfg.ref+".supabase.test", s.handler()), n.Client()
+		stop = func() {}
+	case cfg.tls:
+		srv := httptest.NewTLSServer(s.handler())
+		s.url, s.client, stop = srv.URL, srv.Client(), srv.Close
+	default:
+		srv := httptest.NewServer(s.handler())
+		s.url, s.client, stop = srv.URL, srv.Client(), srv.Close
 	}
 	t.Cleanup(func() {
 		close(s.closing) // releases hanging and delayed requests
-		s.srv.Close()
+		stop()
 	})
 	return s
 }
@@ -239,6 +260,8 @@ func (c *config) check() error {
 		return fmt.Errorf("supabasetest: project ref %q: want a non-empty host label", c.ref)
 	case c.publishableKey != "" && !strings.HasPrefix(c.publishableKey, PublishableKeyPrefix):
 		return fmt.Errorf("supabasetest: publishable key must start with %s", PublishableKeyPrefix)
+	case c.inMemory && c.tls:
+		return fmt.Errorf("supabasetest: WithInMemoryNetwork serves plain HTTP, not WithTLS")
 	case c.asymAPIKeys && len(c.algs) == 0:
 		return fmt.Errorf("supabasetest: WithAsymmetricAPIKeys needs a signing key")
 	case c.now == nil:
@@ -262,11 +285,12 @@ func (s *Server) handler() http.Handler {
 }
 
 // URL returns the project URL, the stand-in for https://<ref>.supabase.co
-// (SUPABASE_URL): http://127.0.0.1:<port>, or https with WithTLS.
-func (s *Server) URL() string { return s.srv.URL }
+// (SUPABASE_URL): http://127.0.0.1:<port>, https with WithTLS, or
+// http://<ref>.supabase.test with WithInMemoryNetwork.
+func (s *Server) URL() string { return s.url }
 
 // Issuer returns the iss of the project's user tokens, URL()+"/auth/v1".
-func (s *Server) Issuer() string { return s.srv.URL + "/auth/v1" }
+func (s *Server) Issuer() string { return s.url + "/auth/v1" }
 
 // JWKSURL returns the URL of the project's JWKS,
 // Issuer()+"/.well-known/jwks.json".
@@ -278,9 +302,10 @@ func (s *Server) UserURL() string { return s.Issuer() + "/user" }
 // Ref returns the project ref.
 func (s *Server) Ref() string { return s.cfg.ref }
 
-// Client returns an HTTP client that trusts the server's certificate (with
-// WithTLS) and whose idle connections are closed with the server.
-func (s *Server) Client() *http.Client { return s.srv.Client() }
+// Client returns an HTTP client that reaches the server: over the in-memory
+// network with WithInMemoryNetwork, trusting the server's certificate with
+// WithTLS. Its idle connections are closed with the server.
+func (s *Server) Client() *http.Client { return s.client }
 
 // LegacySecret returns the project's legacy JWT secret, whose raw bytes key
 // HS256 tokens.

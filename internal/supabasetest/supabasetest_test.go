@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
@@ -756,4 +757,46 @@ func TestConcurrentUse(t *testing.T) {
 	wg.Wait()
 	assert.Equal(t, 160, sb.JWKSRequests())
 	assert.Equal(t, 160, sb.UserRequests())
+}
+
+func TestInMemoryNetwork(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sb := supabasetest.New(t, supabasetest.WithInMemoryNetwork())
+		assert.Equal(t, "http://"+sb.Ref()+".supabase.test", sb.URL())
+		// Not jwk.Fetch: it starts goroutines of its own, which outlive the
+		// bubble.
+		resp, err := sb.Client().Get(sb.JWKSURL())
+		require.NoError(t, err)
+		doc, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		set, err := jwk.Parse(doc)
+		require.NoError(t, err)
+		assert.Equal(t, 1, set.Len())
+		alice := sb.NewUser()
+		token := sb.Token(alice)
+		assert.Equal(t, http.StatusOK, getUser(t, sb, sb.AnonKey(), token).status)
+
+		// The bubble's clock drives delays and expiry.
+		sb.SetDelay(2*time.Second, supabasetest.EndpointUser)
+		start := time.Now()
+		assert.Equal(t, http.StatusOK, getUser(t, sb, sb.AnonKey(), token).status)
+		assert.Equal(t, 2*time.Second, time.Since(start))
+		sb.Restore()
+		time.Sleep(supabasetest.DefaultTokenLifetime)
+		assert.Equal(t, http.StatusForbidden, getUser(t, sb, sb.AnonKey(), token).status, "expired")
+
+		sb.SetFailure(supabasetest.Reset, supabasetest.EndpointJWKS)
+		_, err = sb.Client().Get(sb.JWKSURL())
+		require.Error(t, err)
+
+		// A request left hanging is released when the test ends.
+		sb.SetFailure(supabasetest.Hang)
+		go func() {
+			if resp, err := sb.Client().Get(sb.JWKSURL()); err == nil {
+				resp.Body.Close()
+			}
+		}()
+		synctest.Wait()
+	})
 }

@@ -1,0 +1,253 @@
+package remote
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/powersync-jwks/jwks"
+	"github.com/powersync-jwks/jwks/internal/quote"
+)
+
+// secretMembers are the JWK members that hold private or symmetric key
+// material (RFC 7518 section 6). A JWKS must never carry them: a key
+// published with one is compromised, and is never used.
+var secretMembers = [...]string{"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
+
+// fetch gets the document and, if it is good, swaps in its key set. Fetches
+// never overlap (start begins one only when none is in flight), so the
+// snapshot read at the beginning is still current at the end.
+func (ks *KeySet) fetch() error {
+	ctx, cancel := context.WithTimeout(ks.ctx, ks.cfg.timeout)
+	defer cancel()
+	old := ks.snap.Load()
+
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ks.url, nil)
+	if err != nil {
+		return fmt.Errorf("building the request: %w", err)
+	}
+	req.Header.Set("Accept", "application/json")
+	if old != nil && old.etag != "" {
+		req.Header.Set("If-None-Match", old.etag)
+	}
+	resp, err := ks.cfg.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// Read a little of what is left, so that the connection can be reused.
+		io.CopyN(io.Discard, resp.Body, 4<<10)
+		resp.Body.Close()
+	}()
+
+	if resp.StatusCode == http.StatusNotModified {
+		if old == nil || old.etag == "" {
+			return errors.New("304 Not Modified to a request that was not conditional")
+		}
+		next := *old
+		next.fetched = time.Now()
+		next.refresh = ks.cfg.refreshDelay(resp.Header)
+		ks.snap.Store(&next)
+		ks.cfg.log.Debug("remote: key set not modified", "url", ks.url)
+		return nil
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("HTTP status %d", resp.StatusCode)
+	}
+	body, err := ks.readDocument(resp)
+	if err != nil {
+		return err
+	}
+	keys, err := ks.parseDocument(body)
+	if err != nil {
+		return err
+	}
+
+	next := &snapshot{
+		keys:    keys,
+		kids:    make([]string, 0, len(keys)),
+		etag:    resp.Header.Get("ETag"),
+		fetched: time.Now(),
+		refresh: ks.cfg.refreshDelay(resp.Header),
+	}
+	for kid := range keys {
+		next.kids = append(next.kids, kid)
+	}
+	slices.Sort(next.kids)
+	ks.snap.Store(next)
+
+	switch {
+	case len(next.kids) == 0 && (old == nil || len(old.kids) > 0):
+		// Once, not at every refresh: a legacy Supabase project publishes
+		// no key at all.
+		ks.cfg.log.Warn("remote: the key set holds no usable key", "url", ks.url)
+	case len(next.kids) == 0:
+		ks.cfg.log.Debug("remote: the key set still holds no usable key", "url", ks.url)
+	case old == nil || !slices.Equal(old.kids, next.kids):
+		ks.cfg.log.Info("remote: key set loaded", "url", ks.url, "kids", next.kids)
+	default:
+		ks.cfg.log.Debug("remote: key set refreshed", "url", ks.url)
+	}
+	return nil
+}
+
+// readDocument reads the body of resp, refusing it whole when it is over the
+// maximum document size.
+func (ks *KeySet) readDocument(resp *http.Response) ([]byte, error) {
+	limit := ks.cfg.maxSize
+	if resp.ContentLength > limit {
+		return nil, fmt.Errorf("document of %d bytes is over the limit of %d", resp.ContentLength, limit)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading the document: %w", err)
+	}
+	if int64(len(body)) > limit {
+		return nil, fmt.Errorf("document is over the limit of %d bytes", limit)
+	}
+	return body, nil
+}
+
+// parseDocument reads a JWKS document. A document that is not a JSON object
+// with a "keys" array is refused; within it, a key that cannot be used is
+// skipped, and the others kept. Errors and logs never quote the document.
+func (ks *KeySet) parseDocument(body []byte) (map[string]*jwks.Key, error) {
+	var doc struct {
+		Keys json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil {
+		var syntax *json.SyntaxError
+		if errors.As(err, &syntax) {
+			return nil, fmt.Errorf("document is not valid JSON (at byte %d)", syntax.Offset)
+		}
+		return nil, errors.New("document is not a JSON object")
+	}
+	var entries []json.RawMessage
+	if len(doc.Keys) == 0 || bytes.Equal(doc.Keys, []byte("null")) || json.Unmarshal(doc.Keys, &entries) != nil {
+		return nil, errors.New(`document has no "keys" array`)
+	}
+
+	type candidate struct {
+		index int
+		kid   string
+		key   *jwks.Key
+	}
+	var good []candidate
+	seen := make(map[string]int, len(entries)) // entries naming each key ID, usable or not
+	for i, raw := range entries {
+		kid, key, reason := importKey(raw)
+		if kid != "" {
+			seen[kid]++
+		}
+		if reason != "" {
+			ks.skip(i, kid, reason)
+			continue
+		}
+		good = append(good, candidate{i, kid, key})
+	}
+	keys := make(map[string]*jwks.Key, len(good))
+	for _, c := range good {
+		if n := seen[c.kid]; n > 1 {
+			ks.skip(c.index, c.kid, fmt.Sprintf("kid is shared by %d keys of the set", n))
+			continue
+		}
+		keys[c.kid] = c.key
+	}
+	return keys, nil
+}
+
+func (ks *KeySet) skip(index int, kid, reason string) {
+	ks.cfg.log.Warn("remote: skipping a key of the key set",
+		"url", ks.url, "index", index, "kid", quote.Value(kid), "reason", reason)
+}
+
+// importKey reads one entry of a JWKS: it returns the entry's key ID (if it
+// has one), and the key, or why the entry cannot be used.
+func importKey(raw json.RawMessage) (kid string, key *jwks.Key, reason string) {
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &members); err != nil || members == nil {
+		return "", nil, "not a JSON object"
+	}
+	if v, ok := members["kid"]; ok {
+		_ = json.Unmarshal(v, &kid) // a kid that is not a string counts as none
+	}
+	var kty string
+	_ = json.Unmarshal(members["kty"], &kty)
+	if kty == "oct" {
+		return kid, nil, "symmetric (oct) key: a JWKS must not publish a secret"
+	}
+	for _, name := range secretMembers {
+		if _, ok := members[name]; ok {
+			return kid, nil, fmt.Sprintf("carries the private member %q: a JWKS must not publish it, and the key must be taken as compromised", name)
+		}
+	}
+	if kid == "" {
+		return "", nil, "no kid: tokens could not name it"
+	}
+	// ParseKey refuses a "use" other than "sig"; a verifier also needs
+	// "verify" among the key_ops, where ParseKey accepts "sign" alone.
+	if v, ok := members["key_ops"]; ok {
+		var ops []string
+		if json.Unmarshal(v, &ops) != nil || !slices.Contains(ops, "verify") {
+			return kid, nil, `"key_ops" does not allow "verify"`
+		}
+	}
+	k, err := jwks.ParseKey(raw)
+	if err != nil {
+		return kid, nil, err.Error()
+	}
+	if k.CanSign() || k.KeyID() != kid {
+		return kid, nil, "does not read back as the public key it names"
+	}
+	return kid, k, ""
+}
+
+// maxAgeLimit caps a max-age before it becomes a Duration, so that a huge
+// value cannot overflow.
+const maxAgeLimit = 1 << 32
+
+// refreshDelay returns when to fetch again after a response with headers h:
+// its Cache-Control max-age, less its Age, within the configured bounds; or
+// the refresh interval when it has none. no-cache and no-store count as
+// max-age=0, and so does an invalid max-age (RFC 9111 section 4.2.1).
+func (c *config) refreshDelay(h http.Header) time.Duration {
+	secs, ok := cacheMaxAge(h)
+	if !ok {
+		return c.interval
+	}
+	if age, err := strconv.ParseInt(strings.TrimSpace(h.Get("Age")), 10, 64); err == nil && age > 0 {
+		secs -= min(age, maxAgeLimit)
+	}
+	return min(max(time.Duration(secs)*time.Second, c.minAge), c.maxAge)
+}
+
+// cacheMaxAge returns the freshness lifetime, in seconds, that the
+// Cache-Control header fields of h give, and whether they give one.
+func cacheMaxAge(h http.Header) (int64, bool) {
+	var secs int64
+	found := false
+	for _, field := range h.Values("Cache-Control") {
+		for directive := range strings.SplitSeq(field, ",") {
+			name, value, _ := strings.Cut(directive, "=")
+			switch strings.ToLower(strings.TrimSpace(name)) {
+			case "no-cache", "no-store":
+				return 0, true
+			case "max-age":
+				n, err := strconv.ParseInt(strings.Trim(strings.TrimSpace(value), `"`), 10, 64)
+				if err != nil || n < 0 || found {
+					return 0, true
+				}
+				secs, found = min(n, maxAgeLimit), true
+			}
+		}
+	}
+	return secs, found
+}

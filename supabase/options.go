@@ -1,0 +1,152 @@
+package supabase
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/powersync-jwks/jwks"
+	"github.com/powersync-jwks/jwks/remote"
+)
+
+// An Option configures [New].
+type Option func(*config)
+
+// config is what the options set. Every field has its default before the
+// options apply (see New).
+type config struct {
+	apiKey          string
+	legacySecret    string
+	strict          bool
+	issuer          *string // nil: the project URL + /auth/v1
+	roles           []string
+	allowAnonymous  bool
+	clients         []string
+	client          *http.Client
+	userTimeout     time.Duration
+	identity        func(*User, *jwks.Identity) error
+	jwksOpts        []remote.Option
+	unverifiedRate  rate.Limit
+	unverifiedBurst int
+	log             *slog.Logger // nil: slog.Default()
+}
+
+func defaultConfig() config {
+	return config{
+		roles:           []string{"authenticated"},
+		allowAnonymous:  true,
+		client:          http.DefaultClient,
+		userTimeout:     DefaultUserTimeout,
+		unverifiedRate:  rate.Every(time.Second / 20),
+		unverifiedBurst: 20,
+	}
+}
+
+// WithAPIKey sets the project's anon or publishable key (SUPABASE_ANON_KEY),
+// sent as the apikey header when Supabase's /auth/v1/user is called: in
+// strict mode ([WithStrict]), and for HS256 tokens when no legacy secret is
+// configured ([WithLegacySecret]).
+func WithAPIKey(key string) Option {
+	return func(c *config) { c.apiKey = key }
+}
+
+// WithLegacySecret sets the project's legacy JWT secret
+// (SUPABASE_JWT_SECRET), so that HS256 access tokens are verified locally.
+// The secret is used as its raw UTF-8 bytes, as Supabase does: it is not
+// base64-decoded. It must be at least 32 characters long.
+func WithLegacySecret(secret string) Option {
+	return func(c *config) { c.legacySecret = secret }
+}
+
+// WithStrict makes every request call Supabase's /auth/v1/user with the
+// caller's token, as supabase-js's getUser() does, after the token has
+// passed the local checks: the only way to notice a sign-out, a ban or a
+// deleted user before the access token expires, at the cost of a network
+// call (tens of milliseconds) per token. It needs [WithAPIKey].
+func WithStrict() Option {
+	return func(c *config) { c.strict = true }
+}
+
+// WithIssuer sets the "iss" access tokens must carry, when it is not the
+// project URL followed by /auth/v1 (a self-hosted Auth server behind another
+// public URL). The empty string accepts any issuer, for self-hosted setups
+// whose tokens carry none.
+func WithIssuer(iss string) Option {
+	return func(c *config) { c.issuer = &iss }
+}
+
+// WithRoles sets the "role" values accepted (default "authenticated" only).
+// A signed-in user with another role is refused with an error wrapping
+// [jwks.ErrForbidden] (403).
+func WithRoles(roles ...string) Option {
+	return func(c *config) { c.roles = roles }
+}
+
+// WithAnonymousUsers says whether the users of Supabase's own anonymous
+// sign-ins (is_anonymous true; real users with a real ID) may have a token.
+// They may by default, as with supabase-js's getUser(); refused, they get an
+// error wrapping [jwks.ErrForbidden] (403).
+func WithAnonymousUsers(allow bool) Option {
+	return func(c *config) { c.allowAnonymous = allow }
+}
+
+// WithOAuthClients accepts the tokens that Supabase issued to these
+// third-party OAuth clients (their "client_id"; "*" for any). Such tokens are
+// refused by default with an error wrapping [jwks.ErrForbidden] (403): they
+// were issued to another application on the user's behalf.
+func WithOAuthClients(clientIDs ...string) Option {
+	return func(c *config) { c.clients = clientIDs }
+}
+
+// WithHTTPClient sets the client for the calls to /auth/v1/user and for the
+// project's JWKS (default [http.DefaultClient]).
+func WithHTTPClient(client *http.Client) Option {
+	return func(c *config) { c.client = client }
+}
+
+// WithUserTimeout bounds each call to /auth/v1/user (default
+// [DefaultUserTimeout]); past it the caller gets an error wrapping
+// [jwks.ErrUnavailable] (503).
+func WithUserTimeout(d time.Duration) Option {
+	return func(c *config) { c.userTimeout = d }
+}
+
+// WithIdentity lets the host shape the [jwks.Identity] of each user from the
+// verified [User]: add PowerSync parameters or claims (say the role, or
+// whether the user is anonymous), or refuse the user with an error wrapping
+// [jwks.ErrForbidden]. The hook gets an Identity whose Subject is the user's
+// ID and whose Parameters and Claims are empty maps, ready to be filled;
+// maps it leaves empty put nothing in the token.
+func WithIdentity(f func(u *User, id *jwks.Identity) error) Option {
+	return func(c *config) { c.identity = f }
+}
+
+// WithUnverifiedRate limits the calls to /auth/v1/user made for HS256
+// tokens that cannot be verified locally (no legacy secret is configured):
+// at most burst at once, then one every interval, for the whole
+// Authenticator (default 20 at once, then 20 a second). Anyone can make up
+// such a token, and each costs Supabase a request from this server's
+// address; beyond the limit the caller gets an error wrapping
+// [jwks.ErrUnavailable] (503). Tokens verified locally, in strict mode
+// too, are not limited.
+func WithUnverifiedRate(every time.Duration, burst int) Option {
+	return func(c *config) { c.unverifiedRate, c.unverifiedBurst = rate.Every(every), burst }
+}
+
+// WithJWKSOptions passes options to the [remote.KeySet] that reads the
+// project's JWKS (refresh interval, staleness, ...). They apply after the
+// HTTP client and logger of this package's options, so they may replace
+// them.
+func WithJWKSOptions(opts ...remote.Option) Option {
+	return func(c *config) { c.jwksOpts = append(c.jwksOpts, opts...) }
+}
+
+// WithLogger sets the logger of the Authenticator and of its JWKS (nil, the
+// default, is [slog.Default] at the time of New). The Authenticator logs its
+// calls to /auth/v1/user at debug level, the JWKS its failed fetches and
+// skipped keys; never a token, a secret or key material.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) { c.log = l }
+}
