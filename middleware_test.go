@@ -107,7 +107,7 @@ type brokenKeys struct{}
 func (brokenKeys) LookupKey(context.Context, string) (*jwks.Key, error) { return nil, nil }
 
 func TestVerifierSurvivesABrokenKeySource(t *testing.T) {
-	v, err := jwks.NewVerifier(brokenKeys{}, testAudience)
+	v, err := jwks.NewVerifier(brokenKeys{}, testAudience, jwks.WithClock(fixedClock(verifyNow)))
 	require.NoError(t, err)
 	_, err = v.Verify(context.Background(), forge(t, testKey(t, jwks.ES256), nil, goodClaims(nil)))
 	require.ErrorIs(t, err, jwks.ErrUnknownKey)
