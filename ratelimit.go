@@ -11,19 +11,23 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// DefaultMaxClients is how many clients a RateLimiter tracks at most.
+// DefaultMaxClients is how many clients a PerClientLimiter tracks at most.
 const DefaultMaxClients = 100_000
 
-// A RateLimiter limits how often each client may call a handler: one request
+// A PerClientLimiter limits how often each client may call a handler: one request
 // every interval on average, with bursts of up to burst requests. Clients
 // are told apart by their IP address (IPv6 addresses by their /56 network,
 // what an ISP usually hands one customer), or by a key of the caller's.
 //
-// A RateLimiter is safe for concurrent use. It forgets a client once its
+// A PerClientLimiter is safe for concurrent use. It forgets a client once its
 // bucket has filled up again, and tracks at most DefaultMaxClients clients
 // (see WithMaxClients): beyond that, a new client replaces one picked at
 // random, so memory stays bounded when many addresses call at once.
-type RateLimiter struct {
+//
+// It implements [RateLimiter]. (Moving to package ratelimit as
+// ratelimit.Limiter; named PerClientLimiter here meanwhile, so that the name
+// RateLimiter is free for the interface the token handler takes.)
+type PerClientLimiter struct {
 	every      time.Duration
 	burst      int
 	key        func(*http.Request) string
@@ -43,7 +47,7 @@ type clientBucket struct {
 }
 
 // A RateLimitOption configures NewRateLimiter.
-type RateLimitOption func(*RateLimiter)
+type RateLimitOption func(*PerClientLimiter)
 
 // WithTrustedProxies makes the limiter read the client's address from
 // X-Forwarded-For when the request comes from one of proxies (a load
@@ -51,38 +55,38 @@ type RateLimitOption func(*RateLimiter)
 // trusted proxy is the client. Requests from elsewhere are keyed by their
 // own address, whatever header they send, so clients cannot pick their key.
 func WithTrustedProxies(proxies ...netip.Prefix) RateLimitOption {
-	return func(l *RateLimiter) { l.proxies = append(l.proxies, proxies...) }
+	return func(l *PerClientLimiter) { l.proxies = append(l.proxies, proxies...) }
 }
 
 // WithIPv6Prefix sets how many leading bits of an IPv6 address name a
 // client (default 56; 64 for one host's network, 128 for one address).
 func WithIPv6Prefix(bits int) RateLimitOption {
-	return func(l *RateLimiter) { l.ipv6Bits = bits }
+	return func(l *PerClientLimiter) { l.ipv6Bits = bits }
 }
 
 // WithMaxClients sets how many clients the limiter tracks at most (default
 // DefaultMaxClients).
 func WithMaxClients(n int) RateLimitOption {
-	return func(l *RateLimiter) { l.maxClients = n }
+	return func(l *PerClientLimiter) { l.maxClients = n }
 }
 
 // WithRateLimitClock sets the clock of the limiter (default time.Now), for
 // tests.
 func WithRateLimitClock(now func() time.Time) RateLimitOption {
-	return func(l *RateLimiter) { l.now = now }
+	return func(l *PerClientLimiter) { l.now = now }
 }
 
 // WithClientKey keys clients by the given function instead of their address,
 // such as by an API key or a user ID. Requests with the same key share a
 // bucket.
 func WithClientKey(key func(*http.Request) string) RateLimitOption {
-	return func(l *RateLimiter) { l.key = key }
+	return func(l *PerClientLimiter) { l.key = key }
 }
 
 // NewRateLimiter returns a limiter that lets each client make one request
 // every interval, and bursts of up to burst requests.
-func NewRateLimiter(every time.Duration, burst int, opts ...RateLimitOption) (*RateLimiter, error) {
-	l := &RateLimiter{
+func NewRateLimiter(every time.Duration, burst int, opts ...RateLimitOption) (*PerClientLimiter, error) {
+	l := &PerClientLimiter{
 		every: every, burst: burst, ipv6Bits: 56, maxClients: DefaultMaxClients, now: time.Now,
 		clients: make(map[string]*clientBucket),
 	}
@@ -112,7 +116,7 @@ func NewRateLimiter(every time.Duration, burst int, opts ...RateLimitOption) (*R
 
 // Allow reports whether the client of r may go on now and, when it may not,
 // how long it should wait.
-func (l *RateLimiter) Allow(r *http.Request) (ok bool, retryAfter time.Duration) {
+func (l *PerClientLimiter) Allow(r *http.Request) (ok bool, retryAfter time.Duration) {
 	now := l.now()
 	key := l.key(r)
 
@@ -143,11 +147,11 @@ func (l *RateLimiter) Allow(r *http.Request) (ok bool, retryAfter time.Duration)
 
 // idle is how long a bucket takes to fill up: a client unseen for that long
 // is forgotten without changing anything.
-func (l *RateLimiter) idle() time.Duration {
+func (l *PerClientLimiter) idle() time.Duration {
 	return l.every * time.Duration(l.burst)
 }
 
-func (l *RateLimiter) sweep(now time.Time) {
+func (l *PerClientLimiter) sweep(now time.Time) {
 	for key, b := range l.clients {
 		if now.Sub(b.seen) > l.idle() {
 			delete(l.clients, key)
@@ -157,7 +161,7 @@ func (l *RateLimiter) sweep(now time.Time) {
 }
 
 // remoteKey keys a request by the address of its peer.
-func (l *RateLimiter) remoteKey(r *http.Request) string {
+func (l *PerClientLimiter) remoteKey(r *http.Request) string {
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr
@@ -167,7 +171,7 @@ func (l *RateLimiter) remoteKey(r *http.Request) string {
 
 // addrKey is the bucket key of an address: itself for IPv4, its network of
 // the configured prefix for IPv6.
-func (l *RateLimiter) addrKey(a netip.Addr) string {
+func (l *PerClientLimiter) addrKey(a netip.Addr) string {
 	a = a.Unmap()
 	if a.Is6() {
 		p, _ := a.Prefix(l.ipv6Bits)
@@ -178,7 +182,7 @@ func (l *RateLimiter) addrKey(a netip.Addr) string {
 
 // forwardedKey keys a request by the client address that the trusted proxies
 // report.
-func (l *RateLimiter) forwardedKey(r *http.Request) string {
+func (l *PerClientLimiter) forwardedKey(r *http.Request) string {
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil || !l.trusted(ap.Addr()) {
 		return l.remoteKey(r)
@@ -198,7 +202,7 @@ func (l *RateLimiter) forwardedKey(r *http.Request) string {
 	return l.addrKey(client)
 }
 
-func (l *RateLimiter) trusted(a netip.Addr) bool {
+func (l *PerClientLimiter) trusted(a netip.Addr) bool {
 	a = a.Unmap()
 	for _, p := range l.proxies {
 		if p.Contains(a) {

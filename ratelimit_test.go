@@ -30,7 +30,7 @@ func TestRateLimiterClientKeys(t *testing.T) {
 
 	for _, tc := range []struct {
 		name    string
-		limiter *RateLimiter
+		limiter *PerClientLimiter
 		req     *http.Request
 		want    string
 	}{

@@ -15,7 +15,8 @@ import (
 )
 
 // Token lifetimes. PowerSync refuses tokens that live longer than a day and
-// recommends at most an hour; the seed's tokens lived 5 minutes.
+// recommends at most an hour; PowerSync's clients fetch a new token when
+// theirs has less than 30 seconds left.
 const (
 	DefaultTokenLifetime = 5 * time.Minute
 	MaxTokenLifetime     = 24 * time.Hour

@@ -39,7 +39,7 @@ func newSupabase(t testing.TB, sb *supabasetest.Server, opts ...jwks.SupabaseOpt
 func authenticate(t testing.TB, a jwks.Authenticator, bearer string) (*httptest.ResponseRecorder, string) {
 	t.Helper()
 	var logs syncBuffer
-	h := jwks.NewTokenHandler(newTokenFixture(t).signer, a, jwks.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	h := newTokenHandler(t, newTokenFixture(t).signer, a, jwks.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	header := http.Header{}
 	if bearer != "" {
 		header.Set("Authorization", "Bearer "+bearer)

@@ -20,7 +20,7 @@ import (
 // "iat": PowerSync's own tolerance.
 const DefaultLeeway = 60 * time.Second
 
-// maxVerifiedLifetime bounds WithMaxTokenLifetime: a week, the longest
+// maxVerifiedLifetime bounds [WithMaxTokenLifetime]: a week, the longest
 // access-token lifetime a Supabase project can be configured with.
 const maxVerifiedLifetime = 7 * 24 * time.Hour
 
@@ -28,8 +28,10 @@ const maxVerifiedLifetime = 7 * 24 * time.Hour
 // secret configured with WithHS256Secret (a Supabase legacy JWT secret).
 const hs256 = "HS256"
 
-// A Verifier checks tokens: their signature against a KeySource, and their
-// claims against what PowerSync requires, and more where PowerSync is lax.
+// A Verifier checks tokens: their claims against what PowerSync requires,
+// and more where PowerSync is lax, and their signature against a
+// [KeySource]. [Verifier.Verify] checks a token, [Verifier.VerifyRequest]
+// the token of a request, and [Verifier.Middleware] protects a handler.
 //
 // A Verifier is immutable and safe for concurrent use.
 type Verifier struct {
@@ -44,7 +46,7 @@ type Verifier struct {
 }
 
 // WithLeeway sets the clock skew tolerated on "exp", "nbf" and "iat"
-// (default DefaultLeeway, 60 seconds, as PowerSync; at most 5 minutes).
+// (default [DefaultLeeway], 60 seconds, as PowerSync; at most 5 minutes).
 func WithLeeway(d time.Duration) VerifierOption {
 	return verifierOption(func(v *Verifier) { v.leeway = d })
 }
@@ -58,8 +60,8 @@ func WithMaxTokenLifetime(d time.Duration) VerifierOption {
 }
 
 // WithAlgorithms restricts the algorithms accepted (default: the seven of
-// Algorithms, and HS256 when WithHS256Secret is given). A token's "alg" must
-// also equal its key's algorithm, whatever this list says. With
+// [Algorithms], and HS256 when [WithHS256Secret] is given). A token's "alg"
+// must also equal its key's algorithm, whatever this list says. With
 // WithHS256Secret, the list must name "HS256".
 func WithAlgorithms(algs ...Algorithm) VerifierOption {
 	return verifierOption(func(v *Verifier) { v.algorithms = append([]Algorithm{}, algs...) })
@@ -75,7 +77,10 @@ func WithHS256Secret(secret []byte) VerifierOption {
 }
 
 // NewVerifier returns a Verifier that accepts tokens signed by a key of keys
-// and whose "aud" holds audience (or an audience added with WithExtraAudiences).
+// (a [*KeySet] for the host's own keys, or a remote JWKS) and whose "aud"
+// holds audience (or an audience added with [WithExtraAudiences]).
+// Configuration errors (a nil key source, no audience, an option out of
+// range) are returned here rather than from Verify.
 func NewVerifier(keys KeySource, audience string, opts ...VerifierOption) (*Verifier, error) {
 	v := &Verifier{
 		keys:        keys,
