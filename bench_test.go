@@ -83,7 +83,7 @@ func BenchmarkVerify(b *testing.B) {
 func BenchmarkAnonymousEndpoint(b *testing.B) {
 	ctx := context.Background()
 	s := newSigner(b, newKey(b, jwks.ES256))
-	h := jwks.NewTokenHandler(s, jwks.Anonymous())
+	h := newTokenHandler(b, s, jwks.Anonymous())
 	req := httptest.NewRequest(http.MethodGet, "/powersync-auth-anonymous", nil)
 
 	b.Run("handler", func(b *testing.B) {

@@ -1,19 +1,17 @@
 // Package jwks makes a Go service its own authentication provider for
 // PowerSync: it makes and loads signing keys, publishes their public halves
-// as a JWKS document that PowerSync fetches, mints the short-lived tokens
-// PowerSync accepts, and verifies tokens.
+// as the JWKS document PowerSync fetches, mints the short-lived tokens
+// PowerSync accepts, and verifies them. The handlers are plain
+// [net/http.Handler] values to mount on the host's own router.
 //
-// It is the Go counterpart of PowerSync's custom-auth example (a key
-// generation script and three Supabase Edge Functions): the same secrets,
-// the same routes and the same responses, as handlers a host mounts on its
-// own router.
+// # Minting tokens
 //
-// # Serving keys and tokens
-//
-// Load the key once at start-up, build a KeySet and a Signer, and mount the
-// handlers on your own router. The key below is the seed's
-// POWERSYNC_PRIVATE_KEY secret (base64 of a JWK); ParseKey also reads JWK
-// JSON and PEM, and GenerateKey makes a new key.
+// Load the key once at start-up, build a [KeySet] and a [Signer], and mount
+// the JWKS handler and a token handler. [ParseKey] reads a key as JWK JSON,
+// as base64 of JWK JSON (the form of the POWERSYNC_PRIVATE_KEY secret) or as
+// PEM; [GenerateKey] makes a new one. An [Authenticator] tells the token
+// handler who is asking: here the host's own sign-in, through an
+// [AuthenticatorFunc].
 //
 //	key, err := jwks.ParseKey([]byte(os.Getenv("POWERSYNC_PRIVATE_KEY")))
 //	if err != nil {
@@ -27,70 +25,115 @@
 //	if err != nil {
 //		log.Fatal(err)
 //	}
-//	users, err := supabase.New(ctx, os.Getenv("SUPABASE_URL"),
-//		supabase.WithAPIKey(os.Getenv("SUPABASE_ANON_KEY")))
+//	users := jwks.AuthenticatorFunc(func(r *http.Request) (*jwks.Identity, error) {
+//		userID, err := sessions.UserID(r) // the host's own sign-in
+//		if err != nil {
+//			return nil, fmt.Errorf("%w: %v", jwks.ErrUnauthenticated, err)
+//		}
+//		return &jwks.Identity{Subject: userID}, nil
+//	})
+//
+//	jwksHandler, err := jwks.NewJWKSHandler(ks)
 //	if err != nil {
 //		log.Fatal(err)
 //	}
-//
+//	tokenHandler, err := jwks.NewTokenHandler(signer, users, jwks.WithCORS("https://app.example"))
+//	if err != nil {
+//		log.Fatal(err) // a CORS origin with a path, a powersync_url that is not a URL, …
+//	}
 //	mux := http.NewServeMux()
-//	mux.Handle("GET /.well-known/jwks.json", jwks.NewJWKSHandler(ks))
-//	mux.Handle("/powersync-auth", jwks.NewTokenHandler(signer, users))
-//	limiter, _ := ratelimit.New(time.Second, 10) // per client IP
-//	mux.Handle("/powersync-auth-anonymous",
-//		jwks.NewTokenHandler(signer, jwks.Anonymous(), jwks.WithRateLimit(limiter)))
+//	mux.Handle("GET /.well-known/jwks.json", jwksHandler)
+//	mux.Handle("/powersync-auth", tokenHandler)
 //
 // Then configure the PowerSync instance: its "JWKS URI" is the URL of the
-// JWKS handler, and its audience is the URL given to NewSigner, byte for
-// byte. The token handlers answer what the seed's functions answered,
-// {"token": …, "powersync_url": …} (plus "expires_at" and "user_id"), to
-// GET and POST. Tokens live 5 minutes by default; clients fetch a new one
-// when it nears expiry.
+// JWKS handler, and its audience is the URL given to [NewSigner], byte for
+// byte. The token handler answers GET and POST with
+// {"token": …, "powersync_url": …, "expires_at": …, "user_id": …}, and
+// refusals with a JSON error {"error", "error_description"}: 401 when the
+// Authenticator's error wraps [ErrUnauthenticated], 403 for [ErrForbidden],
+// 503 for [ErrUnavailable], 500 otherwise, the reason going to the log and
+// never to the client. Tokens live 5 minutes by default
+// ([WithTokenLifetime]); clients fetch a new one when theirs nears expiry.
+// To mint a token without a handler, call [Signer.Sign].
 //
-// Any sign-in can stand behind the token handler: an Authenticator (or an
-// AuthenticatorFunc) returns the Identity of the caller, whose Subject
-// becomes the token's "sub". To mint tokens without a handler, call
-// Signer.Sign.
+// # Anonymous users
 //
-// # Algorithms
+// [Anonymous] is an Authenticator that grants everyone a token, with the
+// subject [AnonymousSubject] or, with [WithUniqueSubjects], one of their
+// own. Put it behind a rate limit: [WithRateLimit] takes any [RateLimiter],
+// such as the per-client-IP limiter of package
+// github.com/powersync-jwks/jwks/ratelimit.
 //
-// New keys are ES256 by default: Go signs ES256 about 30 times faster than
-// RS256, tokens are about 40% shorter, and PowerSync and Supabase both
-// accept it. RS256 (the seed's choice), RS384, RS512, ES384, ES512 and EdDSA
-// (Ed25519) are supported too; nothing else is.
+//	limiter, err := ratelimit.New(time.Second, 10) // a burst of 10, then 1 a second, per IP
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	anonymous, err := jwks.NewTokenHandler(signer, jwks.Anonymous(), jwks.WithRateLimit(limiter))
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	mux.Handle("/powersync-auth-anonymous", anonymous)
 //
 // # Verifying tokens
 //
-// A Verifier checks tokens as PowerSync does, and refuses more where
-// PowerSync is lax: an "iat" in the future (which would let a token live far
+// A [Verifier] checks tokens as PowerSync does, and refuses more where
+// PowerSync is lax: an "iat" in the future (which would let a token live
 // longer than its lifetime says), an "exp" before its "iat", a "crit"
-// header, an empty "sub". It takes a KeySource: a *KeySet for local
-// keys, or a remote JWKS. Its Middleware protects a host's own endpoints with
-// the same tokens:
+// header, an empty "sub". It reads its keys from a [KeySource]: a *KeySet
+// for the host's own keys, or a remote JWKS. Its claim checks run before
+// the key lookup, so an expired token or one for another audience never
+// makes a remote key source fetch.
+//
+// [Verifier.Middleware] protects the host's own endpoints with the same
+// tokens, and [Verifier.VerifyRequest] does the same for one request:
 //
 //	verifier, err := jwks.NewVerifier(ks, os.Getenv("POWERSYNC_URL"))
-//	...
-//	mux.Handle("/api/", verifier.Middleware(api))
-//	// in api: claims, _ := jwks.ClaimsFromContext(r.Context())
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	mux.Handle("/api/", verifier.Middleware()(api))
+//	// in api: claims, ok := jwks.ClaimsFromContext(r.Context())
 //
-// Errors wrap sentinel values (ErrExpired, ErrAudience, ...) for errors.Is.
-// Package github.com/powersync-jwks/jwks/remote reads the keys of a JWKS URL
-// instead, cached and refreshed in the background, for services that verify
-// tokens another service mints.
+//	// or, in a handler of the host's own framework:
+//	claims, err := verifier.VerifyRequest(r)
+//	if errors.Is(err, jwks.ErrNoToken) { … } // not signed in
 //
-// # Keys and secrets
+// Both read "Authorization: Bearer <jwt>" or PowerSync's "Token <jwt>".
+// The middleware's options let requests without credentials through
+// ([WithCredentialsOptional]), read the token from elsewhere
+// ([WithTokenFrom]) and answer refusals in the host's own way
+// ([WithErrorHandler]). Errors wrap the sentinels of this package
+// ([ErrExpired], [ErrAudience], …), to test with [errors.Is].
+//
+// # Keys and algorithms
+//
+// New keys are ES256 by default: Go signs ES256 about 30 times faster than
+// RS256, tokens are about 40% shorter, and PowerSync and Supabase both
+// accept it. RS256, RS384, RS512, ES384, ES512 and EdDSA (Ed25519) are
+// supported too; nothing else is. [NewExternalKey] signs with a key whose
+// private half stays in a KMS or an HSM.
 //
 // A Key never shows its private half: printing it, logging it with
 // log/slog or encoding it with encoding/json gives its key ID, algorithm
-// and public key only. MarshalPrivate is the one way out. Errors never
-// contain key material, tokens or secrets.
+// and public key only. [Key.MarshalPrivate] is the one way out. Errors
+// never contain key material, tokens or secrets.
 //
 // # Rotation
 //
-// KeySet.Replace swaps the signing key and the published keys atomically;
+// [KeySet.Replace] swaps the signing key and the published keys atomically;
 // signing and serving go on without a lock. To rotate without failing a
 // request, publish the next key (as a published key) for longer than
-// PowerSync's 5-minute refresh plus the JWKS max-age, then make it the
-// signing key and keep the old key published until its last token has
-// expired.
+// PowerSync's 5-minute refresh plus the JWKS max-age ([WithMaxAge]), then
+// make it the signing key, and keep the old key published until its last
+// token has expired.
+//
+// # Other packages
+//
+// Package github.com/powersync-jwks/jwks/remote is a KeySource that reads a
+// JWKS URL, cached and refreshed in the background, for services that
+// verify tokens another service mints. Package
+// github.com/powersync-jwks/jwks/supabase is the Authenticator of a
+// Supabase project's signed-in users. Package
+// github.com/powersync-jwks/jwks/ratelimit limits requests per client IP
+// address.
 package jwks

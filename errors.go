@@ -37,14 +37,16 @@ var (
 	ErrDuplicateKeyID = errors.New("jwks: duplicate key ID")
 )
 
-// Errors about tokens. Verify returns an error wrapping one of these (and
-// sometimes two, such as a missing "aud", which is both ErrMissingClaim and
-// ErrAudience); test them with errors.Is.
+// Errors about tokens. [Verifier.Verify] returns an error wrapping one of
+// these (and sometimes two, such as a missing "aud", which is both
+// [ErrMissingClaim] and [ErrAudience]); test them with [errors.Is]. The
+// middleware and the token handler answer each with a fixed text, never the
+// error's own message.
 var (
 	// ErrNoToken: the request carries no token at all (no Authorization
 	// header), as opposed to a malformed one. [Verifier.VerifyRequest]
-	// returns it, and a middleware with [WithCredentialsOptional] lets such
-	// a request through.
+	// returns it, a [WithTokenFrom] function returns it to say so, and a
+	// middleware with [WithCredentialsOptional] lets such a request through.
 	ErrNoToken = errors.New("jwks: no token")
 
 	// ErrMalformed: not a compact JWS of three base64url parts holding JSON
@@ -80,11 +82,12 @@ var (
 	// ErrUnavailable: something the check depends on could not be reached
 	// in time: a remote JWKS that cannot be fetched and has no usable copy,
 	// or Supabase's /auth/v1/user. The credentials may be fine; try again
-	// later. HTTP handlers answer 503.
+	// later. The token handler and the middleware answer 503 with
+	// Retry-After.
 	ErrUnavailable = errors.New("jwks: upstream unavailable")
 )
 
-// Errors of authenticators (see Authenticator). The token handler answers
+// Errors of authenticators (see [Authenticator]). The token handler answers
 // 401 and 403 for them.
 var (
 	// ErrUnauthenticated: the caller is not signed in, or its credentials

@@ -7,6 +7,7 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
+	"net/http"
 	"sync"
 	"testing"
 
@@ -99,4 +100,22 @@ func privateOf(t testing.TB, k *jwks.Key) crypto.PrivateKey {
 	priv, err := parsePEMPrivate(der)
 	require.NoError(t, err)
 	return priv
+}
+
+// newTokenHandler returns NewTokenHandler(s, a, opts...), which must accept
+// its configuration.
+func newTokenHandler(t testing.TB, s *jwks.Signer, a jwks.Authenticator, opts ...jwks.TokenHandlerOption) http.Handler {
+	t.Helper()
+	h, err := jwks.NewTokenHandler(s, a, opts...)
+	require.NoError(t, err)
+	return h
+}
+
+// newJWKSHandler returns NewJWKSHandler(ks, opts...), which must accept its
+// configuration.
+func newJWKSHandler(t testing.TB, ks *jwks.KeySet, opts ...jwks.JWKSHandlerOption) http.Handler {
+	t.Helper()
+	h, err := jwks.NewJWKSHandler(ks, opts...)
+	require.NoError(t, err)
+	return h
 }

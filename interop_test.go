@@ -24,7 +24,7 @@ const interopAudience = "https://example.powersync.journeyapps.com"
 // duration and returns its URL.
 func serveJWKS(t testing.TB, ks *jwks.KeySet) string {
 	t.Helper()
-	srv := httptest.NewServer(jwks.NewJWKSHandler(ks))
+	srv := httptest.NewServer(newJWKSHandler(t, ks))
 	t.Cleanup(srv.Close)
 	return srv.URL + "/.well-known/jwks.json"
 }

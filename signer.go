@@ -15,7 +15,8 @@ import (
 )
 
 // Token lifetimes. PowerSync refuses tokens that live longer than a day and
-// recommends at most an hour; the seed's tokens lived 5 minutes.
+// recommends at most an hour; PowerSync's clients fetch a new token when
+// theirs has less than 30 seconds left.
 const (
 	DefaultTokenLifetime = 5 * time.Minute
 	MaxTokenLifetime     = 24 * time.Hour
@@ -110,23 +111,6 @@ func NewSigner(ks *KeySet, audience string, opts ...SignerOption) (*Signer, erro
 	}
 	s.fixedClaims = fixed
 	return s, nil
-}
-
-// checkAudiences refuses empty audiences, duplicates, and audiences with
-// surrounding spaces (a stray newline from an environment file would make
-// every token fail PowerSync's byte-for-byte comparison).
-func checkAudiences(auds []string) error {
-	for i, a := range auds {
-		switch {
-		case a == "":
-			return errors.New("jwks: empty audience")
-		case a != strings.TrimSpace(a) || !utf8.ValidString(a):
-			return fmt.Errorf("jwks: audience %q has surrounding spaces or invalid UTF-8", a)
-		case slices.Contains(auds[:i], a):
-			return fmt.Errorf("jwks: audience %q given twice", a)
-		}
-	}
-	return nil
 }
 
 // Audience returns the audience given to NewSigner: the PowerSync instance

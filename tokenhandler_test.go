@@ -98,7 +98,7 @@ func serve(h http.Handler, method, target string, header http.Header, body strin
 
 func TestTokenHandlerAnonymous(t *testing.T) {
 	f := newTokenFixture(t)
-	h := jwks.NewTokenHandler(f.signer, jwks.Anonymous())
+	h := newTokenHandler(t, f.signer, jwks.Anonymous())
 	for _, method := range []string{http.MethodGet, http.MethodPost} {
 		t.Run(method, func(t *testing.T) {
 			body, claims := f.requireToken(t, serve(h, method, "/powersync-auth-anonymous", nil, ""))
@@ -117,7 +117,7 @@ func TestTokenHandlerAnonymous(t *testing.T) {
 	})
 
 	t.Run("unique subjects", func(t *testing.T) {
-		h := jwks.NewTokenHandler(f.signer, jwks.Anonymous(jwks.WithUniqueSubjects()))
+		h := newTokenHandler(t, f.signer, jwks.Anonymous(jwks.WithUniqueSubjects()))
 		uuid := regexp.MustCompile(`^anon-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 		_, a := f.requireToken(t, serve(h, http.MethodGet, "/", nil, ""))
 		_, b := f.requireToken(t, serve(h, http.MethodGet, "/", nil, ""))
@@ -127,7 +127,7 @@ func TestTokenHandlerAnonymous(t *testing.T) {
 	})
 
 	t.Run("subject function and parameters", func(t *testing.T) {
-		h := jwks.NewTokenHandler(f.signer, jwks.Anonymous(
+		h := newTokenHandler(t, f.signer, jwks.Anonymous(
 			jwks.WithSubjectFunc(func(r *http.Request) (string, error) {
 				if id := r.Header.Get("X-Device-ID"); id != "" {
 					return "device-" + id, nil
@@ -143,13 +143,13 @@ func TestTokenHandlerAnonymous(t *testing.T) {
 	})
 
 	t.Run("powersync_url", func(t *testing.T) {
-		h := jwks.NewTokenHandler(f.signer, jwks.Anonymous(), jwks.WithPowerSyncURL("https://sync.example//"))
+		h := newTokenHandler(t, f.signer, jwks.Anonymous(), jwks.WithPowerSyncURL("https://sync.example//"))
 		body, _ := f.requireToken(t, serve(h, http.MethodGet, "/", nil, ""))
 		assert.Equal(t, "https://sync.example", body.PowerSyncURL, "never a trailing slash")
 
 		s, err := jwks.NewSigner(f.ks, testAudience+"/")
 		require.NoError(t, err)
-		rec := serve(jwks.NewTokenHandler(s, jwks.Anonymous()), http.MethodGet, "/", nil, "")
+		rec := serve(newTokenHandler(t, s, jwks.Anonymous()), http.MethodGet, "/", nil, "")
 		require.Equal(t, http.StatusOK, rec.Code)
 		var b tokenBody
 		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &b))
@@ -199,7 +199,7 @@ func TestTokenHandlerStatusCodes(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var logs syncBuffer
-			h := jwks.NewTokenHandler(f.signer, tc.auth, jwks.WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+			h := newTokenHandler(t, f.signer, tc.auth, jwks.WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 			rec := serve(h, tc.method, "/", http.Header{"Authorization": {secret}}, "")
 			res := rec.Result()
 			body := rec.Body.String()
@@ -232,7 +232,7 @@ func TestTokenHandlerStatusCodes(t *testing.T) {
 
 func TestTokenHandlerIdentity(t *testing.T) {
 	f := newTokenFixture(t)
-	h := jwks.NewTokenHandler(f.signer, jwks.AuthenticatorFunc(func(r *http.Request) (*jwks.Identity, error) {
+	h := newTokenHandler(t, f.signer, jwks.AuthenticatorFunc(func(r *http.Request) (*jwks.Identity, error) {
 		return &jwks.Identity{
 			Subject:    "user-9",
 			Parameters: map[string]any{"org": "acme"},
@@ -254,7 +254,7 @@ func TestTokenHandlerBodyLimit(t *testing.T) {
 		}
 		return &jwks.Identity{Subject: form.Device}, nil
 	})
-	h := jwks.NewTokenHandler(f.signer, reading, jwks.WithMaxBodyBytes(64))
+	h := newTokenHandler(t, f.signer, reading, jwks.WithMaxBodyBytes(64))
 
 	_, c := f.requireToken(t, serve(h, http.MethodPost, "/", nil, `{"Device":"d-1"}`))
 	assert.Equal(t, "d-1", c.Subject)
@@ -292,7 +292,7 @@ func TestTokenHandlerCORS(t *testing.T) {
 		{"GET with any origin allowed", []string{"*"}, "GET", app, 200, "*", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := jwks.NewTokenHandler(f.signer, jwks.Anonymous(), jwks.WithCORS(tc.origins...))
+			h := newTokenHandler(t, f.signer, jwks.Anonymous(), jwks.WithCORS(tc.origins...))
 			header := http.Header{"Access-Control-Request-Method": {"GET"}, "Access-Control-Request-Headers": {"authorization"}}
 			if tc.origin != "" {
 				header["Origin"] = []string{tc.origin}
@@ -308,9 +308,9 @@ func TestTokenHandlerCORS(t *testing.T) {
 			}
 		})
 	}
-	rec := serve(jwks.NewTokenHandler(f.signer, jwks.Anonymous(), jwks.WithCORS(app)), http.MethodPut, "/", nil, "")
+	rec := serve(newTokenHandler(t, f.signer, jwks.Anonymous(), jwks.WithCORS(app)), http.MethodPut, "/", nil, "")
 	assert.Equal(t, "GET, POST, OPTIONS", rec.Header().Get("Allow"))
-	rec = serve(jwks.NewTokenHandler(f.signer, jwks.Anonymous()), http.MethodGet, "/", http.Header{"Origin": {app}}, "")
+	rec = serve(newTokenHandler(t, f.signer, jwks.Anonymous()), http.MethodGet, "/", http.Header{"Origin": {app}}, "")
 	assert.Empty(t, rec.Header().Get("Access-Control-Allow-Origin"), "no CORS unless configured")
 }
 
@@ -323,7 +323,7 @@ func TestTokenHandlerRateLimit(t *testing.T) {
 		calls++
 		return &jwks.Identity{Subject: "anonymous"}, nil
 	})
-	h := jwks.NewTokenHandler(f.signer, counting, jwks.WithRateLimit(limiter))
+	h := newTokenHandler(t, f.signer, counting, jwks.WithRateLimit(limiter))
 	from := func(addr string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(http.MethodGet, "/", nil)
 		req.RemoteAddr = addr
@@ -348,54 +348,89 @@ func TestTokenHandlerRateLimit(t *testing.T) {
 	f.requireToken(t, from("[2001:db8:0:100::1]:1"))
 }
 
-func TestNewTokenHandlerRefusesBadOptions(t *testing.T) {
-	s := newTokenFixture(t).signer
+// TestNewTokenHandlerRefusesBadConfiguration: what no request could be
+// served with is an error of the constructor, never a panic.
+func TestNewTokenHandlerRefusesBadConfiguration(t *testing.T) {
+	f := newTokenFixture(t)
+	notURL, err := jwks.NewSigner(f.ks, "powersync-dev") // a self-hosted audience need not be a URL
+	require.NoError(t, err)
+	var nilLimiter jwks.RateLimiter
 	for _, tc := range []struct {
-		name string
-		opt  jwks.TokenHandlerOption
-		want string
+		name   string
+		signer *jwks.Signer
+		auth   jwks.Authenticator
+		opts   []jwks.TokenHandlerOption
+		want   string
 	}{
-		{"empty powersync_url", jwks.WithPowerSyncURL(""), "empty powersync_url"},
-		{"slash powersync_url", jwks.WithPowerSyncURL("/"), "empty powersync_url"},
-		{"zero body limit", jwks.WithMaxBodyBytes(0), "body limit"},
-		{"origin with a slash", jwks.WithCORS("https://app.example/"), "CORS origin"},
-		{"origin with a path", jwks.WithCORS("https://app.example/app"), "CORS origin"},
-		{"origin without scheme", jwks.WithCORS("app.example"), "CORS origin"},
+		{"nil signer", nil, jwks.Anonymous(), nil, "nil Signer"},
+		{"nil authenticator", f.signer, nil, nil, "nil Authenticator"},
+		{"nil AuthenticatorFunc", f.signer, jwks.AuthenticatorFunc(nil), nil, "nil Authenticator"},
+		{"empty powersync_url", f.signer, jwks.Anonymous(), []jwks.TokenHandlerOption{jwks.WithPowerSyncURL("")}, "empty powersync_url"},
+		{"slash powersync_url", f.signer, jwks.Anonymous(), []jwks.TokenHandlerOption{jwks.WithPowerSyncURL("/")}, "empty powersync_url"},
+		{"powersync_url without scheme", f.signer, jwks.Anonymous(), []jwks.TokenHandlerOption{jwks.WithPowerSyncURL("sync.example")}, "not an http or https URL"},
+		{"powersync_url of another scheme", f.signer, jwks.Anonymous(), []jwks.TokenHandlerOption{jwks.WithPowerSyncURL("ftp://sync.example")}, "not an http or https URL"},
+		{"powersync_url with a query", f.signer, jwks.Anonymous(), []jwks.TokenHandlerOption{jwks.WithPowerSyncURL("https://sync.example?x=1")}, "not an http or https URL"},
+		{"powersync_url with a user", f.signer, jwks.Anonymous(), []jwks.TokenHandlerOption{jwks.WithPowerSyncURL("https://u:p@sync.example")}, "not an http or https URL"},
+		{"audience that is not a URL", notURL, jwks.Anonymous(), nil, "WithPowerSyncURL"},
+		{"zero body limit", f.signer, jwks.Anonymous(), []jwks.TokenHandlerOption{jwks.WithMaxBodyBytes(0)}, "body limit"},
+		{"negative body limit", f.signer, jwks.Anonymous(), []jwks.TokenHandlerOption{jwks.WithMaxBodyBytes(-1)}, "body limit"},
+		{"origin with a slash", f.signer, jwks.Anonymous(), []jwks.TokenHandlerOption{jwks.WithCORS("https://app.example/")}, "CORS origin"},
+		{"origin with a path", f.signer, jwks.Anonymous(), []jwks.TokenHandlerOption{jwks.WithCORS("https://app.example/app")}, "CORS origin"},
+		{"origin with a query", f.signer, jwks.Anonymous(), []jwks.TokenHandlerOption{jwks.WithCORS("https://app.example?")}, "CORS origin"},
+		{"origin without scheme", f.signer, jwks.Anonymous(), []jwks.TokenHandlerOption{jwks.WithCORS("app.example")}, "CORS origin"},
+		{"empty origin", f.signer, jwks.Anonymous(), []jwks.TokenHandlerOption{jwks.WithCORS("https://ok.example", "")}, "CORS origin"},
+		{"nil rate limiter", f.signer, jwks.Anonymous(), []jwks.TokenHandlerOption{jwks.WithRateLimit(nilLimiter)}, "WithRateLimit(nil)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			defer func() {
-				err, _ := recover().(error)
-				require.Error(t, err, "NewTokenHandler panics with an error")
-				assert.Contains(t, err.Error(), tc.want)
-			}()
-			jwks.NewTokenHandler(s, jwks.Anonymous(), tc.opt)
+			var h http.Handler
+			var err error
+			require.NotPanics(t, func() { h, err = jwks.NewTokenHandler(tc.signer, tc.auth, tc.opts...) })
+			require.ErrorContains(t, err, tc.want)
+			assert.True(t, strings.HasPrefix(err.Error(), "jwks: "), err.Error())
+			assert.Nil(t, h)
 		})
 	}
-}
 
-func TestAnonymousIdentitiesAreTheirOwn(t *testing.T) {
-	params := map[string]any{"anonymous": true}
-	a := jwks.Anonymous(jwks.WithAnonymousParameters(params))
-	params["anonymous"] = false // the caller's map is copied
-	var wg sync.WaitGroup
-	for i := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			id, err := a.Authenticate(httptest.NewRequest(http.MethodGet, "/", nil))
-			require.NoError(t, err)
-			assert.Equal(t, true, id.Parameters["anonymous"])
-			id.Parameters["device"] = i // each Identity is the caller's to change
-		}()
+	// The same audience is fine with an instance URL of its own, and a URL
+	// with a path (behind a reverse proxy) is one.
+	for _, u := range []string{"http://localhost:8080", "https://sync.example/powersync/"} {
+		_, err = jwks.NewTokenHandler(notURL, jwks.Anonymous(), jwks.WithPowerSyncURL(u))
+		require.NoError(t, err, u)
 	}
-	wg.Wait()
 }
 
-func TestNewRateLimiterRefusals(t *testing.T) {
+// stubLimiter is a RateLimiter of the caller's: it refuses every request
+// after the first n.
+type stubLimiter struct {
+	n     int
+	wait  time.Duration
+	asked int
+}
+
+func (l *stubLimiter) Allow(*http.Request) (bool, time.Duration) {
+	l.asked++
+	return l.asked <= l.n, l.wait
+}
+
+func TestTokenHandlerTakesAnyRateLimiter(t *testing.T) {
+	f := newTokenFixture(t)
+	l := &stubLimiter{n: 1, wait: 1500 * time.Millisecond}
+	calls := 0
+	h := newTokenHandler(t, f.signer, jwks.AuthenticatorFunc(func(r *http.Request) (*jwks.Identity, error) {
+		calls++
+		return &jwks.Identity{Subject: "u"}, nil
+	}), jwks.WithRateLimit(l))
+	f.requireToken(t, serve(h, http.MethodGet, "/", nil, ""))
+	rec := serve(h, http.MethodGet, "/", nil, "")
+	requireJSONError(t, rec.Result(), http.StatusTooManyRequests, "rate_limited")
+	assert.Equal(t, "2", rec.Header().Get("Retry-After"), "whole seconds, rounded up")
+	assert.Equal(t, 1, calls, "a limited request never reaches the authenticator")
+	assert.Equal(t, 2, l.asked)
+}
+
+func TestRateLimiterRefusals(t *testing.T) {
 	_, err := ratelimit.New(0, 1)
 	require.ErrorContains(t, err, "interval")
 	_, err = ratelimit.New(time.Second, 0)
 	require.ErrorContains(t, err, "burst")
-	assert.Panics(t, func() { jwks.NewTokenHandler(nil, jwks.Anonymous()) })
-	assert.Panics(t, func() { jwks.NewTokenHandler(newTokenFixture(t).signer, nil) })
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"maps"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -441,4 +442,76 @@ func TestVerifierReadsExactNames(t *testing.T) {
 		_, err := s.Sign(context.Background(), "u", jwks.WithClaim(name, "x"))
 		require.ErrorContains(t, err, "is set by the Signer", name)
 	}
+}
+
+// countingKeys is a KeySource that counts its lookups, around a KeySet: a
+// stand-in for a remote key set, whose lookup of an unknown kid refetches.
+type countingKeys struct {
+	ks      *jwks.KeySet
+	lookups atomic.Int32
+}
+
+func (c *countingKeys) LookupKey(ctx context.Context, kid string) (*jwks.Key, error) {
+	c.lookups.Add(1)
+	return c.ks.LookupKey(ctx, kid)
+}
+
+// TestVerifierChecksClaimsBeforeTheKeyLookup: a token that fails on a claim
+// never reaches the key source, so it never makes a remote JWKS refetch,
+// even when its kid is unknown.
+func TestVerifierChecksClaimsBeforeTheKeyLookup(t *testing.T) {
+	key := testKey(t, jwks.ES256)
+	ks, err := jwks.NewKeySet(key)
+	require.NoError(t, err)
+	keys := &countingKeys{ks: ks}
+	v, err := jwks.NewVerifier(keys, testAudience, jwks.WithClock(fixedClock(verifyNow)), jwks.WithIssuer("https://issuer.example"))
+	require.NoError(t, err)
+	now := verifyNow.Unix()
+	good := goodClaims(map[string]any{"iss": "https://issuer.example"})
+	with := func(changes map[string]any) map[string]any {
+		c := maps.Clone(good)
+		maps.Copy(c, changes)
+		for name, v := range changes {
+			if v == nil {
+				delete(c, name)
+			}
+		}
+		return c
+	}
+	unknownKID := map[string]any{"kid": "powersync-0000000000"}
+
+	for _, tc := range []struct {
+		name   string
+		header map[string]any
+		claims map[string]any
+		want   error
+	}{
+		{"other audience", nil, with(map[string]any{"aud": "https://other.example"}), jwks.ErrAudience},
+		{"other audience, unknown kid", unknownKID, with(map[string]any{"aud": "https://other.example"}), jwks.ErrAudience},
+		{"no audience", unknownKID, with(map[string]any{"aud": nil}), jwks.ErrAudience},
+		{"expired", nil, with(map[string]any{"iat": now - 3900, "exp": now - 3600}), jwks.ErrExpired},
+		{"expired, unknown kid", unknownKID, with(map[string]any{"iat": now - 3900, "exp": now - 3600}), jwks.ErrExpired},
+		{"not yet valid", unknownKID, with(map[string]any{"nbf": now + 3600}), jwks.ErrNotYetValid},
+		{"issued in the future", unknownKID, with(map[string]any{"iat": now + 3600, "exp": now + 3900}), jwks.ErrNotYetValid},
+		{"lifetime too long", unknownKID, with(map[string]any{"iat": now - 10, "exp": now + 2*86400}), jwks.ErrLifetime},
+		{"no subject", unknownKID, with(map[string]any{"sub": nil}), jwks.ErrMissingClaim},
+		{"other issuer", unknownKID, with(map[string]any{"iss": "https://other.example"}), jwks.ErrIssuer},
+		{"parameters not an object", unknownKID, with(map[string]any{"parameters": "x"}), jwks.ErrMalformed},
+		{"alg not allowed", map[string]any{"alg": "PS256"}, good, jwks.ErrSignature},
+		{"no kid", map[string]any{"kid": nil}, good, jwks.ErrUnknownKey},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := keys.lookups.Load()
+			_, err := v.Verify(context.Background(), forge(t, key, tc.header, tc.claims))
+			require.ErrorIs(t, err, tc.want)
+			assert.Equal(t, before, keys.lookups.Load(), "the key source was asked for a key")
+		})
+	}
+
+	// A token whose claims pass costs one lookup, whatever its signature.
+	_, err = v.Verify(context.Background(), forge(t, key, nil, good))
+	require.NoError(t, err)
+	_, err = v.Verify(context.Background(), forge(t, key, unknownKID, good))
+	require.ErrorIs(t, err, jwks.ErrUnknownKey)
+	assert.Equal(t, int32(2), keys.lookups.Load())
 }

@@ -37,7 +37,10 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	h := jwks.NewTokenHandler(signer, users, jwks.WithLogger(slog.New(slog.DiscardHandler)))
+	h, err := jwks.NewTokenHandler(signer, users, jwks.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		log.Fatal(err)
+	}
 
 	ask := func(bearer string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(http.MethodGet, "/powersync-auth", nil)

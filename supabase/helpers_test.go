@@ -68,7 +68,8 @@ func newTokens(t testing.TB) *tokens {
 func (tk *tokens) serve(t testing.TB, a jwks.Authenticator, bearer string) (*httptest.ResponseRecorder, string) {
 	t.Helper()
 	logs := &testkit.LogBuffer{}
-	h := jwks.NewTokenHandler(tk.signer, a, jwks.WithLogger(logs.Logger()))
+	h, err := jwks.NewTokenHandler(tk.signer, a, jwks.WithLogger(logs.Logger()))
+	require.NoError(t, err)
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, requestWith(bearer))
 	return rec, logs.String()

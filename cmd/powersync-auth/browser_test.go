@@ -514,7 +514,8 @@ func TestBrowserMethodPatternMux(t *testing.T) {
 		}
 		return &jwks.Identity{Subject: user}, nil
 	})
-	tokens := jwks.NewTokenHandler(signer, users, jwks.WithCORS(page.URL))
+	tokens, err := jwks.NewTokenHandler(signer, users, jwks.WithCORS(page.URL))
+	require.NoError(t, err)
 
 	for _, tc := range []struct {
 		name, pattern string
@@ -526,7 +527,9 @@ func TestBrowserMethodPatternMux(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			mux := http.NewServeMux()
 			mux.Handle(tc.pattern, tokens)
-			mux.Handle("GET "+routeJWKS, jwks.NewJWKSHandler(ks))
+			jwksHandler, err := jwks.NewJWKSHandler(ks)
+			require.NoError(t, err)
+			mux.Handle("GET "+routeJWKS, jwksHandler)
 			rec := &recorder{next: mux}
 			api := httptest.NewServer(rec)
 			t.Cleanup(api.Close)

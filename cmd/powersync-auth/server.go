@@ -90,7 +90,10 @@ func newApp(ctx context.Context, c *config, logger *slog.Logger) (*app, error) {
 		a.routes = append(a.routes, methods+" "+path)
 	}
 
-	jwksHandler := jwks.NewJWKSHandler(ks)
+	jwksHandler, err := jwks.NewJWKSHandler(ks)
+	if err != nil {
+		return nil, configErrorf("the JWKS handler: %s", reason(err))
+	}
 	handle(routeJWKS, "GET", jwksHandler)
 	handle(routeSeedJWKS, "GET", jwksHandler)
 
@@ -113,7 +116,11 @@ func newApp(ctx context.Context, c *config, logger *slog.Logger) (*app, error) {
 		if err != nil {
 			return nil, configErrorf("%s: %s", envSupabaseURL, strings.TrimPrefix(err.Error(), "supabase: "))
 		}
-		handle(routeAuth, "GET|POST", jwks.NewTokenHandler(signer, users, tokenOpts...))
+		h, err := jwks.NewTokenHandler(signer, users, tokenOpts...)
+		if err != nil {
+			return nil, configErrorf("the token handler: %s", reason(err))
+		}
+		handle(routeAuth, "GET|POST", h)
 	}
 	if c.anonymous {
 		var anonOpts []jwks.AnonymousOption
@@ -130,7 +137,11 @@ func newApp(ctx context.Context, c *config, logger *slog.Logger) (*app, error) {
 			opts = append(opts, jwks.WithRateLimit(l))
 			a.limiter = fmt.Sprintf("burst %d, then 1 every %v per client", c.anonymousBurst, c.anonymousEvery)
 		}
-		handle(routeAuthAnonymous, "GET|POST", jwks.NewTokenHandler(signer, jwks.Anonymous(anonOpts...), opts...))
+		h, err := jwks.NewTokenHandler(signer, jwks.Anonymous(anonOpts...), opts...)
+		if err != nil {
+			return nil, configErrorf("the anonymous token handler: %s", reason(err))
+		}
+		handle(routeAuthAnonymous, "GET|POST", h)
 	}
 	handle(routeHealth, "GET", http.HandlerFunc(serveHealth))
 	mux.HandleFunc("/", serveNotFound)

@@ -182,7 +182,9 @@ func TestDefaultOutput(t *testing.T) {
 
 			ks, err := jwks.NewKeySet(nil, k.public)
 			require.NoError(t, err)
-			srv := httptest.NewServer(jwks.NewJWKSHandler(ks))
+			h, err := jwks.NewJWKSHandler(ks)
+			require.NoError(t, err)
+			srv := httptest.NewServer(h)
 			t.Cleanup(srv.Close)
 			const aud = "https://example.powersync.journeyapps.com"
 			token := nodejs.SignToken(t, nodejs.SignRequest{Secret: m[3], Subject: "user-1", Audience: aud, Issuer: "https://project.supabase.co"})

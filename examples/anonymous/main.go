@@ -83,10 +83,19 @@ func newMux() (*http.ServeMux, error) {
 		return nil, err
 	}
 
-	mux := http.NewServeMux()
-	mux.Handle("/.well-known/jwks.json", jwks.NewJWKSHandler(ks))
+	jwksHandler, err := jwks.NewJWKSHandler(ks)
+	if err != nil {
+		return nil, err
+	}
 	// {"token", "powersync_url", ...} for subject "anonymous".
-	mux.Handle("/powersync-auth-anonymous", jwks.NewTokenHandler(signer, jwks.Anonymous(), jwks.WithRateLimit(limiter)))
+	tokenHandler, err := jwks.NewTokenHandler(signer, jwks.Anonymous(), jwks.WithRateLimit(limiter))
+	if err != nil {
+		return nil, err
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("/.well-known/jwks.json", jwksHandler)
+	mux.Handle("/powersync-auth-anonymous", tokenHandler)
 	return mux, nil
 }
 

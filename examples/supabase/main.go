@@ -93,11 +93,20 @@ func newMux(ctx context.Context) (*http.ServeMux, error) {
 		return nil, err
 	}
 
-	mux := http.NewServeMux()
-	mux.Handle("/.well-known/jwks.json", jwks.NewJWKSHandler(ks))
+	jwksHandler, err := jwks.NewJWKSHandler(ks)
+	if err != nil {
+		return nil, err
+	}
 	// {"token", "powersync_url", ...} for the user's ID; 401 when not
 	// signed in.
-	mux.Handle("/powersync-auth", jwks.NewTokenHandler(signer, users))
+	tokenHandler, err := jwks.NewTokenHandler(signer, users)
+	if err != nil {
+		return nil, err
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("/.well-known/jwks.json", jwksHandler)
+	mux.Handle("/powersync-auth", tokenHandler)
 	return mux, nil
 }
 

@@ -37,7 +37,7 @@ func TestJWKSHandler(t *testing.T) {
 	signing, retired := testKey(t, jwks.ES256), testKey(t, jwks.RS256).PublicOnly()
 	ks, err := jwks.NewKeySet(signing, retired)
 	require.NoError(t, err)
-	srv := httptest.NewServer(jwks.NewJWKSHandler(ks))
+	srv := httptest.NewServer(newJWKSHandler(t, ks))
 	defer srv.Close()
 
 	do := func(t *testing.T, method string, header http.Header) (*http.Response, []byte) {
@@ -134,13 +134,34 @@ func TestJWKSHandlerMaxAge(t *testing.T) {
 		{90 * time.Second, "public, max-age=90"},
 		{1500 * time.Millisecond, "public, max-age=1"},
 		{0, "no-cache"},
-		{-time.Second, "no-cache"},
+		{500 * time.Millisecond, "no-cache"},
 	} {
 		rec := httptest.NewRecorder()
-		jwks.NewJWKSHandler(ks, jwks.WithMaxAge(tc.maxAge)).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+		newJWKSHandler(t, ks, jwks.WithMaxAge(tc.maxAge)).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
 		assert.Equal(t, tc.want, rec.Header().Get("Cache-Control"), tc.maxAge)
 	}
-	assert.Panics(t, func() { jwks.NewJWKSHandler(nil) })
+}
+
+func TestNewJWKSHandlerRefusesBadConfiguration(t *testing.T) {
+	ks, err := jwks.NewKeySet(testKey(t, jwks.ES256))
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		name string
+		ks   *jwks.KeySet
+		opts []jwks.JWKSHandlerOption
+		want string
+	}{
+		{"nil key set", nil, nil, "nil KeySet"},
+		{"negative max age", ks, []jwks.JWKSHandlerOption{jwks.WithMaxAge(-time.Second)}, "negative JWKS max age"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var h http.Handler
+			var err error
+			require.NotPanics(t, func() { h, err = jwks.NewJWKSHandler(tc.ks, tc.opts...) })
+			require.ErrorContains(t, err, tc.want)
+			assert.Nil(t, h)
+		})
+	}
 }
 
 // discardWriter is a ResponseWriter that keeps its header map between
@@ -181,7 +202,7 @@ func BenchmarkJWKSHandler(b *testing.B) {
 	doc := ks.JWKS()
 	contentType := []string{"application/json"}
 
-	b.Run("library", func(b *testing.B) { benchmarkHandler(b, jwks.NewJWKSHandler(ks)) })
+	b.Run("library", func(b *testing.B) { benchmarkHandler(b, newJWKSHandler(b, ks)) })
 	b.Run("static", func(b *testing.B) {
 		benchmarkHandler(b, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			w.Header()["Content-Type"] = contentType
