@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/powersync-jwks/jwks/internal/quote"
 )
 
 // DefaultMaxBodyBytes is the largest request body the token handler lets an
@@ -168,7 +170,8 @@ func checkPowerSyncURL(s string) error {
 	u, err := url.Parse(trimmed)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
 		u.RawQuery != "" || u.Fragment != "" || u.User != nil || u.Opaque != "" {
-		return fmt.Errorf("jwks: powersync_url %q is not an http or https URL", s)
+		// The URL is not quoted: it may carry a password.
+		return errors.New("jwks: powersync_url is not an http or https URL (scheme://host[:port][/path], no user, query or fragment)")
 	}
 	return nil
 }
@@ -182,7 +185,7 @@ func checkOrigin(o string) error {
 	u, err := url.Parse(o)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
 		u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil || strings.HasSuffix(o, "?") || strings.HasSuffix(o, "#") {
-		return fmt.Errorf("jwks: CORS origin %q is not scheme://host[:port] or *", o)
+		return fmt.Errorf("jwks: CORS origin %q is not scheme://host[:port] (no path, no trailing slash) or *", quote.Value(o))
 	}
 	return nil
 }

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -69,6 +68,8 @@ var flagEnv = map[string]string{
 // logged.
 type config struct {
 	listen string // host:port
+
+	from map[string]string // where each flag not at its default got its value (see setFromEnv)
 
 	powersyncURL        string // the token audience and "powersync_url"
 	powersyncURLDefault bool   // powersyncURL is defaultPowerSyncURL, not configured
@@ -205,6 +206,7 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (*
 	if err != nil {
 		return nil, err
 	}
+	c.from = from
 	if err := c.checkFlags(from, getenv(envPort)); err != nil {
 		return nil, err
 	}
@@ -257,8 +259,6 @@ func (c *config) checkFlags(from map[string]string, port string) error {
 		err  error
 	}{
 		{"listen", checkListen(c.listen)},
-		{"powersync-url", checkURL(c.powersyncURL)},
-		{"supabase-url", ifSet(c.supabaseURL, checkURL)},
 		{"anonymous-burst", errorUnless(c.anonymousBurst >= 0,
 			"%d is below 0 (0 turns the limit off)", c.anonymousBurst)},
 		{"anonymous-every", errorUnless(c.anonymousEvery > 0,
@@ -270,7 +270,7 @@ func (c *config) checkFlags(from map[string]string, port string) error {
 			"%q is neither text nor json", c.logFormat)},
 	} {
 		if ch.err != nil {
-			return configErrorf("%s %v", cmp.Or(from[ch.flag], "the default -"+ch.flag), ch.err)
+			return configErrorf("%s %v", c.source(ch.flag), ch.err)
 		}
 	}
 	c.supabaseURL = strings.TrimRight(c.supabaseURL, "/")
@@ -294,6 +294,9 @@ func (c *config) check() error {
 	if c.supabaseURL == "" && !c.anonymous {
 		c.warnings = append(c.warnings, fmt.Sprintf(
 			"no token route: set %s for signed-in Supabase users, or -anonymous; only the JWKS is served", envSupabaseURL))
+		if len(c.corsOrigins) > 0 {
+			c.warnings = append(c.warnings, c.source("cors-origins")+" is set, but there is no token route to use it")
+		}
 	}
 	if strings.HasSuffix(c.powersyncURL, "/") {
 		c.warnings = append(c.warnings, fmt.Sprintf(
@@ -310,10 +313,20 @@ func (c *config) check() error {
 	return nil
 }
 
+// source names where the value of flag came from, for messages: "-flag",
+// its variable's name, or "the default -flag".
+func (c *config) source(flag string) string {
+	return cmp.Or(c.from[flag], "the default -"+flag)
+}
+
 // reason is the text of a library error without its package prefix, to
 // follow a variable's name.
 func reason(err error) string {
-	return strings.TrimPrefix(err.Error(), "jwks: ")
+	msg := err.Error()
+	for _, prefix := range []string{"jwks: ", "supabase: ", "ratelimit: "} {
+		msg = strings.TrimPrefix(msg, prefix)
+	}
+	return msg
 }
 
 // errorUnless returns nil when ok holds, and otherwise the error of format.
@@ -364,12 +377,8 @@ func (c *config) addTrustedProxies(v string) error {
 // addCORSOrigins adds the origins of a comma-separated list to
 // c.corsOrigins.
 func (c *config) addCORSOrigins(v string) error {
-	for _, item := range splitList(v) {
-		if err := checkOrigin(item); err != nil {
-			return err
-		}
-		c.corsOrigins = append(c.corsOrigins, item)
-	}
+	// The origins are checked by jwks.NewTokenHandler.
+	c.corsOrigins = append(c.corsOrigins, splitList(v)...)
 	return nil
 }
 
@@ -381,43 +390,6 @@ func checkListen(v string) error {
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		return fmt.Errorf("%q has no port number (0 to 65535)", v)
-	}
-	return nil
-}
-
-// checkURL accepts an absolute http or https URL with a host, without user
-// information, query or fragment. Its errors do not repeat the URL, which
-// may hold a password.
-func checkURL(v string) error {
-	if v != strings.TrimSpace(v) {
-		return errors.New("has surrounding whitespace (a stray line break?)")
-	}
-	u, err := url.Parse(v)
-	switch {
-	case err != nil:
-		return errors.New("is not a URL")
-	case u.Scheme != "http" && u.Scheme != "https":
-		return errors.New("is not an http or https URL")
-	case u.Host == "":
-		return errors.New("has no host")
-	case u.User != nil:
-		return errors.New("must not hold a user name or password")
-	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
-		return errors.New("must not have a query or fragment")
-	}
-	return nil
-}
-
-// checkOrigin accepts "*" or an origin as browsers send it:
-// scheme://host[:port], nothing after.
-func checkOrigin(v string) error {
-	if v == "*" {
-		return nil
-	}
-	u, err := url.Parse(v)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
-		u.User != nil || u.Path != "" || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
-		return fmt.Errorf("%q is not an origin, scheme://host[:port] with no path or trailing slash, nor *", v)
 	}
 	return nil
 }

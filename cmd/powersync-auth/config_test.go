@@ -335,16 +335,6 @@ func TestParseConfigErrors(t *testing.T) {
 		{name: "second public key corrupt",
 			env:  map[string]string{"POWERSYNC_PUBLIC_KEY": signing.publicSecret(t) + ",eyJrdHkiOiJFQyJ9"},
 			want: []string{"POWERSYNC_PUBLIC_KEY, key 2 of 2,"}},
-		{name: "PowerSync URL without scheme", env: map[string]string{"POWERSYNC_URL": "localhost:8080"},
-			want: []string{"POWERSYNC_URL is not an http or https URL"}},
-		{name: "PowerSync URL with a password", env: map[string]string{"POWERSYNC_URL": "https://u:hunter2hunter2@x.example"},
-			want: []string{"POWERSYNC_URL must not hold a user name or password"}, secret: "hunter2hunter2"},
-		{name: "PowerSync URL with a line break", env: map[string]string{"POWERSYNC_URL": "https://x.example\n"},
-			want: []string{"POWERSYNC_URL has surrounding whitespace"}},
-		{name: "PowerSync URL flag with a query", args: []string{"-powersync-url", "https://x.example?a=b"},
-			want: []string{"-powersync-url must not have a query"}},
-		{name: "Supabase URL", env: map[string]string{"SUPABASE_URL": "ref.supabase.co"},
-			want: []string{"SUPABASE_URL is not an http or https URL"}},
 		{name: "short JWT secret", env: map[string]string{"SUPABASE_URL": "https://r.supabase.co", "SUPABASE_JWT_SECRET": "short-secret"},
 			want: []string{"SUPABASE_JWT_SECRET is shorter than 32"}, secret: "short-secret"},
 		{name: "JWT secret with a line break", env: map[string]string{"SUPABASE_JWT_SECRET": jwtSecret + "\n"},
@@ -369,9 +359,6 @@ func TestParseConfigErrors(t *testing.T) {
 		{name: "negative burst", args: []string{"-anonymous-burst", "-1"}, want: []string{"-anonymous-burst"}},
 		{name: "zero interval", env: map[string]string{"POWERSYNC_AUTH_ANONYMOUS_EVERY": "0s"}, want: []string{"POWERSYNC_AUTH_ANONYMOUS_EVERY"}},
 		{name: "bad proxy", args: []string{"-trusted-proxies", "10.0.0.1,10.0.0/8"}, want: []string{"-trusted-proxies", `"10.0.0/8"`}},
-		{name: "origin with a slash", args: []string{"-cors-origins", "https://app.example.com/"}, want: []string{"-cors-origins", "trailing slash"}},
-		{name: "origin without scheme", env: map[string]string{"POWERSYNC_AUTH_CORS_ORIGINS": "app.example.com"},
-			want: []string{"POWERSYNC_AUTH_CORS_ORIGINS", `"app.example.com"`}},
 		{name: "issuer with spaces", args: []string{"-issuer", " x"}, want: []string{"-issuer has surrounding spaces"}},
 		{name: "empty key file", args: []string{"-key-file", ""}, want: []string{"-key-file is empty"}},
 	}
@@ -513,8 +500,11 @@ func TestBadValues(t *testing.T) {
 		{"listen", "localhost", "is not host:port"},
 		{"listen", ":http", "port number"},
 		{"powersync-url", "localhost:8080", "is not an http or https URL"},
-		{"powersync-url", "https://x.example#top", "must not have a query or fragment"},
-		{"supabase-url", "ftp://ref.supabase.co", "is not an http or https URL"},
+		{"powersync-url", "https://x.example#top", "no user, query or fragment"},
+		{"powersync-url", "https://x.example?a=b", "no user, query or fragment"},
+		{"powersync-url", "https://x.example\n", "surrounding spaces"},
+		{"supabase-url", "ftp://ref.supabase.co", "must be http or https"},
+		{"supabase-url", "ref.supabase.co", "must be http or https"},
 		{"supabase-strict", "maybe", `"maybe"`},
 		{"anonymous", "yes", `"yes"`},
 		{"anonymous-unique", "2", `"2"`},
@@ -524,6 +514,7 @@ func TestBadValues(t *testing.T) {
 		{"anonymous-every", "-1s", "not a positive duration"},
 		{"trusted-proxies", "10.0.0.1,10.0.0/8", `"10.0.0/8" is not a CIDR`},
 		{"cors-origins", "https://app.example.com/", "trailing slash"},
+		{"cors-origins", "app.example.com", `is not scheme://host`},
 		{"token-lifetime", "5x", `"5x"`},
 		{"token-lifetime", "25h", "outside 1s to 24h"},
 		{"token-lifetime", "1.5s", "whole number of seconds"},
@@ -537,7 +528,15 @@ func TestBadValues(t *testing.T) {
 			t.Helper()
 			var stdout, stderr bytes.Buffer
 			assert.Equal(t, exitConfig, run(t.Context(), args, envOf(vars), &stdout, &stderr))
-			msg, _, _ := strings.Cut(stderr.String(), "\n")
+			// The message is the line that names the command (warnings
+			// may come before it).
+			var msg string
+			for line := range strings.Lines(stderr.String()) {
+				if strings.Contains(line, program+": ") {
+					msg = line
+					break
+				}
+			}
 			assert.Contains(t, msg, named)
 			assert.NotContains(t, msg, unnamed)
 			assert.Contains(t, msg, tt.want)

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/powersync-jwks/jwks"
@@ -77,7 +76,7 @@ func newApp(ctx context.Context, c *config, logger *slog.Logger) (*app, error) {
 	}
 	signer, err := jwks.NewSigner(ks, c.powersyncURL, signerOpts...)
 	if err != nil {
-		return nil, configErrorf("the token signer: %s", reason(err))
+		return nil, configErrorf("%s: the token signer: %s", c.source("powersync-url"), reason(err))
 	}
 
 	a := &app{key: key}
@@ -101,6 +100,16 @@ func newApp(ctx context.Context, c *config, logger *slog.Logger) (*app, error) {
 	if len(c.corsOrigins) > 0 {
 		tokenOpts = append(tokenOpts, jwks.WithCORS(c.corsOrigins...))
 	}
+	// The library checks the token routes' settings: the powersync_url
+	// (the audience) and the CORS origins. Ask it even when no token route
+	// is on, so that a bad value fails at start, not on the day a route is
+	// switched on.
+	if _, err := jwks.NewTokenHandler(signer, jwks.Anonymous()); err != nil {
+		return nil, configErrorf("%s: %s", c.source("powersync-url"), reason(err))
+	}
+	if _, err := jwks.NewTokenHandler(signer, jwks.Anonymous(), tokenOpts...); err != nil {
+		return nil, configErrorf("%s: %s", c.source("cors-origins"), reason(err))
+	}
 	if c.supabaseURL != "" {
 		opts := []supabase.Option{supabase.WithLogger(logger)}
 		if c.anonKey != "" {
@@ -114,11 +123,11 @@ func newApp(ctx context.Context, c *config, logger *slog.Logger) (*app, error) {
 		}
 		users, err := supabase.New(ctx, c.supabaseURL, opts...)
 		if err != nil {
-			return nil, configErrorf("%s: %s", envSupabaseURL, strings.TrimPrefix(err.Error(), "supabase: "))
+			return nil, configErrorf("%s: %s", c.source("supabase-url"), reason(err))
 		}
 		h, err := jwks.NewTokenHandler(signer, users, tokenOpts...)
 		if err != nil {
-			return nil, configErrorf("the token handler: %s", reason(err))
+			return nil, configErrorf("the signed-in token handler: %s", reason(err))
 		}
 		handle(routeAuth, "GET|POST", h)
 	}
