@@ -193,7 +193,7 @@ func (h *tokenHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case http.MethodGet, http.MethodPost:
 	case http.MethodOptions:
 		if len(h.origins) > 0 {
-			h.preflight(w, r, allowedOrigin)
+			h.preflight(w, allowedOrigin)
 			return
 		}
 		fallthrough
@@ -299,7 +299,7 @@ func (h *tokenHandler) cors(w http.ResponseWriter, r *http.Request) string {
 }
 
 // preflight answers a CORS preflight request.
-func (h *tokenHandler) preflight(w http.ResponseWriter, r *http.Request, allowedOrigin string) {
+func (h *tokenHandler) preflight(w http.ResponseWriter, allowedOrigin string) {
 	if allowedOrigin == "" {
 		writeError(w, http.StatusForbidden, "access_denied", "this origin may not call the token endpoint")
 		return

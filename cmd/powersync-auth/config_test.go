@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/powersync-jwks/jwks"
+	"github.com/powersync-jwks/jwks/internal/testkit"
 )
 
 func TestParseConfigDefaults(t *testing.T) {
@@ -190,7 +191,7 @@ func TestParseConfig(t *testing.T) {
 		},
 		{
 			name: "private key as JWK JSON",
-			env:  map[string]string{"POWERSYNC_PRIVATE_KEY": string(must(signing.key.MarshalPrivate(jwks.FormatJWK)))},
+			env:  map[string]string{"POWERSYNC_PRIVATE_KEY": string(testkit.Must(signing.key.MarshalPrivate(jwks.FormatJWK)))},
 			check: func(t *testing.T, c *config) {
 				assert.True(t, c.signingKey.Equal(signing.key))
 			},
@@ -294,13 +295,6 @@ func hasWarning(c *config, substr string) bool {
 		}
 	}
 	return false
-}
-
-func must[T any](v T, err error) T {
-	if err != nil {
-		panic(err)
-	}
-	return v
 }
 
 func TestParseConfigErrors(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/powersync-jwks/jwks"
+	"github.com/powersync-jwks/jwks/internal/testkit"
 	"github.com/powersync-jwks/jwks/remote"
 )
 
@@ -27,8 +28,7 @@ func TestMux(t *testing.T) {
 			name = "POWERSYNC_PRIVATE_KEY unset"
 		}
 		t.Run(name, func(t *testing.T) {
-			key, err := jwks.GenerateKey(jwks.RS256)
-			require.NoError(t, err)
+			key := testkit.NewKey(t, jwks.RS256) // the original example's algorithm
 			secret := ""
 			if keyed {
 				b, err := key.MarshalPrivate(jwks.FormatSecret)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/powersync-jwks/jwks"
 	"github.com/powersync-jwks/jwks/internal/supabasetest"
+	"github.com/powersync-jwks/jwks/internal/testkit"
 	"github.com/powersync-jwks/jwks/remote"
 )
 
@@ -24,8 +25,7 @@ const powersyncURL = "https://example.powersync.journeyapps.com"
 func TestMux(t *testing.T) {
 	sb := supabasetest.New(t)
 	alice := sb.NewUser()
-	key, err := jwks.GenerateKey(jwks.RS256)
-	require.NoError(t, err)
+	key := testkit.NewKey(t, jwks.RS256) // the original example's algorithm
 	secret, err := key.MarshalPrivate(jwks.FormatSecret)
 	require.NoError(t, err)
 	t.Setenv("POWERSYNC_PRIVATE_KEY", string(secret))
