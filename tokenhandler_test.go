@@ -74,14 +74,14 @@ func TestTokenHandlerAnonymous(t *testing.T) {
 	for _, method := range []string{http.MethodGet, http.MethodPost} {
 		t.Run(method, func(t *testing.T) {
 			body, claims := f.requireToken(t, serve(h, method, "/powersync-auth-anonymous", nil, ""))
-			assert.Equal(t, "anonymous", claims.Subject, "the seed's subject")
+			assert.Equal(t, "anonymous", claims.Subject, "the original example's subject")
 			assert.Equal(t, testAudience, body.PowerSyncURL)
 			assert.Equal(t, []string{testAudience}, claims.Audience)
 			assert.WithinDuration(t, time.Now().Add(5*time.Minute), claims.ExpiresAt, 5*time.Second)
 		})
 	}
 
-	t.Run("seed's fields only", func(t *testing.T) {
+	t.Run("the original example's fields only", func(t *testing.T) {
 		rec := serve(h, http.MethodGet, "/", nil, "")
 		var m map[string]any
 		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &m))

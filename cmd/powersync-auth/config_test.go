@@ -179,7 +179,7 @@ func TestParseConfig(t *testing.T) {
 			check: func(t *testing.T, c *config) { assert.Equal(t, "[::1]:0", c.listen) },
 		},
 		{
-			name: "the seed's two secrets: the public one is the signing key's own half",
+			name: "the original example's two secrets: the public one is the signing key's own half",
 			env:  map[string]string{"POWERSYNC_PRIVATE_KEY": signing.secret, "POWERSYNC_PUBLIC_KEY": signing.publicSecret(t)},
 			check: func(t *testing.T, c *config) {
 				require.NotNil(t, c.signingKey)
@@ -318,7 +318,7 @@ func TestParseConfigErrors(t *testing.T) {
 			want: []string{"POWERSYNC_AUTH_ANONYMOUS", `"yes"`}},
 		{name: "corrupt private key", env: map[string]string{"POWERSYNC_PRIVATE_KEY": "not-a-key-but-a-secret-value"},
 			want: []string{"POWERSYNC_PRIVATE_KEY", "unreadable key"}, secret: "not-a-key-but-a-secret-value"},
-		{name: "truncated seed secret", env: map[string]string{"POWERSYNC_PRIVATE_KEY": signing.secret[:len(signing.secret)/2]},
+		{name: "truncated base64 JWK secret", env: map[string]string{"POWERSYNC_PRIVATE_KEY": signing.secret[:len(signing.secret)/2]},
 			want: []string{"POWERSYNC_PRIVATE_KEY"}, secret: signing.secret[:len(signing.secret)/2]},
 		{name: "public key as the private key", env: map[string]string{"POWERSYNC_PRIVATE_KEY": signing.publicSecret(t)},
 			want: []string{"POWERSYNC_PRIVATE_KEY holds a public key", signing.key.KeyID()}},

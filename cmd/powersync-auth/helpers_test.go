@@ -29,7 +29,7 @@ func envOf(m map[string]string) func(string) string {
 }
 
 // secretKey is a signing key with the texts that must never be seen
-// outside the process: its seed-format secret and its private members.
+// outside the process: its base64 JWK secret and its private members.
 type secretKey struct {
 	key     *jwks.Key
 	secret  string   // POWERSYNC_PRIVATE_KEY: base64 of the private JWK
@@ -54,7 +54,7 @@ func (k secretKey) publicSecret(t testing.TB) string {
 }
 
 // privateMembers returns the values of the private members of the JWK in a
-// seed-format secret (or in JWK JSON).
+// base64 JWK secret (or in JWK JSON).
 func privateMembers(t testing.TB, secret string) []string {
 	t.Helper()
 	data := []byte(secret)

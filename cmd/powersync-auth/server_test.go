@@ -143,7 +143,7 @@ func TestSupabaseRoute(t *testing.T) {
 		assert.Equal(t, alice.ID, body.UserID)
 		claims := s.verify(t, body.Token)
 		assert.Equal(t, alice.ID, claims.Subject)
-		assert.Equal(t, 5*time.Minute, claims.ExpiresAt.Sub(claims.IssuedAt), "the seed's 5 minutes")
+		assert.Equal(t, 5*time.Minute, claims.ExpiresAt.Sub(claims.IssuedAt), "the original example's 5 minutes")
 		assert.Empty(t, claims.Issuer, "no issuer by default")
 		expires, err := time.Parse(time.RFC3339, body.ExpiresAt)
 		require.NoError(t, err)
@@ -237,7 +237,7 @@ func TestAnonymousRoute(t *testing.T) {
 	assert.NotContains(t, s.app.routes, "GET|POST "+routeAuth)
 
 	body := do(t, "POST", s.url+routeAuthAnonymous).tokenBody(t)
-	assert.Equal(t, "anonymous", body.UserID, "the seed's subject")
+	assert.Equal(t, "anonymous", body.UserID, "the original example's subject")
 	assert.Equal(t, testPowerSyncURL, body.PowerSyncURL)
 	claims := s.verify(t, body.Token, jwks.WithIssuer("https://issuer.example"))
 	assert.Equal(t, "anonymous", claims.Subject)

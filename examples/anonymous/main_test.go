@@ -17,8 +17,8 @@ import (
 
 const powersyncURL = "https://example.powersync.journeyapps.com"
 
-// TestMux serves the example's routes on loopback, configured as the seed
-// was, and checks that a token from them verifies against the JWKS they
+// TestMux serves the example's routes on loopback, configured as the original
+// example was, and checks that a token from them verifies against the JWKS they
 // serve. The command's own server, cmd/powersync-auth, tests the handlers in
 // depth; this checks the example's wiring.
 func TestMux(t *testing.T) {

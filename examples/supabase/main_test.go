@@ -17,8 +17,8 @@ import (
 
 const powersyncURL = "https://example.powersync.journeyapps.com"
 
-// TestMux serves the example's routes on loopback, configured as the seed
-// was against a stand-in Supabase project, and checks that a signed-in
+// TestMux serves the example's routes on loopback, configured as the original
+// example was against a stand-in Supabase project, and checks that a signed-in
 // user's token verifies against the JWKS they serve, and that a caller who
 // is not signed in is refused. The command's own server, cmd/powersync-auth,
 // tests the handlers in depth; this checks the example's wiring.
