@@ -63,7 +63,7 @@ func TestEndToEnd(t *testing.T) {
 	// The JWKS: the seed's public key, once, under both names.
 	var want map[string]any
 	require.NoError(t, json.Unmarshal(seed.PublicJWK, &want))
-	for _, path := range []string{routeJWKS, routeSeedJWKS} {
+	for _, path := range []string{routeJWKS, routeJWKSFunction} {
 		res := do(t, "GET", base+path)
 		require.Equal(t, http.StatusOK, res.status, path)
 		var doc struct{ Keys []map[string]any }
@@ -112,7 +112,7 @@ func TestEndToEnd(t *testing.T) {
 		tokens = append(tokens, b.Token)
 	}
 	results := nodejs.VerifyTokens(t, base+routeJWKS, []string{testPowerSyncURL}, tokens...)
-	results = append(results, nodejs.VerifyTokens(t, base+routeSeedJWKS, []string{testPowerSyncURL}, tokens...)...)
+	results = append(results, nodejs.VerifyTokens(t, base+routeJWKSFunction, []string{testPowerSyncURL}, tokens...)...)
 	for i, v := range results {
 		b, sub := bodies[i%len(bodies)], subjects[i%len(bodies)]
 		require.True(t, v.OK, "token %d refused by PowerSync's checks: %s %s", i, v.Code, v.Error)

@@ -77,7 +77,7 @@ func TestJWKSRoutes(t *testing.T) {
 	})
 	want := string(testkit.Must(jwks.NewKeySet(signing.key, retired.key)).JWKS())
 
-	for _, path := range []string{routeJWKS, routeSeedJWKS} {
+	for _, path := range []string{routeJWKS, routeJWKSFunction} {
 		t.Run(path, func(t *testing.T) {
 			res := do(t, "GET", s.url+path)
 			require.Equal(t, http.StatusOK, res.status)
@@ -127,7 +127,7 @@ func TestNotFound(t *testing.T) {
 		code := res.errorCode(t)
 		assert.Equal(t, "not_found", code, path)
 	}
-	assert.Equal(t, []string{"GET " + routeJWKS, "GET " + routeSeedJWKS, "GET " + routeHealth}, s.app.routes)
+	assert.Equal(t, []string{"GET " + routeJWKS, "GET " + routeJWKSFunction, "GET " + routeHealth}, s.app.routes)
 }
 
 func TestSupabaseRoute(t *testing.T) {
@@ -463,7 +463,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	assert.Equal(t, signing.key.KeyID(), start["kid"])
 	assert.Equal(t, "RS256", start["alg"])
 	assert.Equal(t, testPowerSyncURL, start["audience"])
-	assert.Equal(t, []any{"GET " + routeJWKS, "GET " + routeSeedJWKS, "GET|POST " + routeAuth, "GET|POST " + routeAuthAnonymous, "GET " + routeHealth}, start["routes"])
+	assert.Equal(t, []any{"GET " + routeJWKS, "GET " + routeJWKSFunction, "GET|POST " + routeAuth, "GET|POST " + routeAuthAnonymous, "GET " + routeHealth}, start["routes"])
 	assert.Equal(t, []any{signing.key.KeyID(), retired.key.KeyID()}, start["published_kids"])
 	findRecord(t, logs, "POWERSYNC_PUBLIC_KEY holds the private key")
 	findRecord(t, logs, "shutting down")
