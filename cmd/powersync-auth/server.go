@@ -26,11 +26,11 @@ const (
 	shutdownTimeout   = 10 * time.Second
 )
 
-// The routes. The JWKS is also served under the name of the Edge Function that served it in the original example,
-// well as the well-known path.
+// The routes. The JWKS is served at the well-known path and under the name
+// of the Edge Function that served it in the original example.
 const (
 	routeJWKS          = "/.well-known/jwks.json"
-	routeJWKSFunction      = "/powersync-jwks"
+	routeJWKSFunction  = "/powersync-jwks"
 	routeAuth          = "/powersync-auth"
 	routeAuthAnonymous = "/powersync-auth-anonymous"
 	routeHealth        = "/healthz"
