@@ -70,7 +70,8 @@ type Manager struct {
 
 	mu           sync.Mutex // guards the fields below; held briefly, never across I/O
 	view         view       // the ring as this replica last read or wrote it
-	lastRefresh  time.Time  // the last successful refresh
+	lastRefresh  time.Time  // the last successful refresh, by the Manager's clock
+	refreshed    time.Time  // the same, by the process's monotonic clock: gaps are measured in real time
 	refreshErr   error      // the error of the last refresh; nil when it succeeded
 	failingSince time.Time  // when refreshes started failing; zero when they do not
 	gap          bool       // a gap in the view since the next keys were last published anew
@@ -145,7 +146,7 @@ func New(ctx context.Context, store Store, p Policy, opts ...Option) (*Manager, 
 	}
 	if err == nil {
 		m.mu.Lock()
-		m.lastRefresh = m.now()
+		m.lastRefresh, m.refreshed = m.now(), time.Now()
 		m.mu.Unlock()
 		m.running = true
 	}
@@ -413,9 +414,8 @@ func (m *Manager) reload(ctx context.Context) error {
 func (m *Manager) refresh(ctx context.Context) error {
 	err := m.reload(ctx)
 	if err == nil {
-		now := m.now()
 		m.mu.Lock()
-		if !m.lastRefresh.IsZero() && now.Sub(m.lastRefresh) > 2*m.policy.StorePoll {
+		if !m.refreshed.IsZero() && time.Since(m.refreshed) > 2*m.policy.StorePoll {
 			m.gap = true
 		}
 		gap := m.gap
@@ -481,7 +481,7 @@ func (m *Manager) recovered() {
 	now := m.now()
 	m.mu.Lock()
 	since := m.failingSince
-	m.failingSince, m.refreshErr, m.lastRefresh = time.Time{}, nil, now
+	m.failingSince, m.refreshErr, m.lastRefresh, m.refreshed = time.Time{}, nil, now, time.Now()
 	version := m.view.version
 	m.mu.Unlock()
 	if !since.IsZero() && m.running {

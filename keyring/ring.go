@@ -226,6 +226,9 @@ func (r ring) stage(key *jwks.Key, now time.Time) (result, error) {
 // refused (they never sign again), and so is a different key with a key ID
 // of the ring.
 func (r ring) importKey(key *jwks.Key, now time.Time) (result, error) {
+	if !key.CanSign() {
+		return result{}, fmt.Errorf("%w: key %s has no private half to sign with", jwks.ErrPublicKey, key.KeyID())
+	}
 	if i := r.index(key.KeyID()); i >= 0 {
 		e := r.entries[i]
 		switch {
