@@ -22,24 +22,11 @@ import (
 	"github.com/powersync-jwks/jwks"
 )
 
-// ringFile returns the path of a key ring file in a new directory.
-func ringFile(t testing.TB) string {
-	t.Helper()
-	return filepath.Join(t.TempDir(), "keyring.json")
-}
-
 // writeRaw writes content to path with mode perm.
 func writeRaw(t testing.TB, path string, content []byte, perm os.FileMode) {
 	t.Helper()
 	require.NoError(t, os.WriteFile(path, content, perm))
 	require.NoError(t, os.Chmod(path, perm)) // whatever the umask
-}
-
-func newFileStore(t testing.TB, path string) *FileStore {
-	t.Helper()
-	s, err := NewFileStore(path)
-	require.NoError(t, err)
-	return s
 }
 
 func TestFileStoreReadsAndWrites(t *testing.T) {

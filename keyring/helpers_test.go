@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -151,4 +152,18 @@ func eventually(t testing.TB, d time.Duration, cond func() bool, msg string, arg
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
+}
+
+// ringFile returns the path of a key ring file in a new directory.
+func ringFile(t testing.TB) string {
+	t.Helper()
+	return filepath.Join(t.TempDir(), "keyring.json")
+}
+
+// newFileStore returns a FileStore on path.
+func newFileStore(t testing.TB, path string) *FileStore {
+	t.Helper()
+	s, err := NewFileStore(path)
+	require.NoError(t, err)
+	return s
 }

@@ -22,8 +22,9 @@ const maxAttempts = 16
 // key ring shared through a Store, and rotates the keys by its Policy.
 //
 // Its KeySet is what the replica signs with and publishes: the active key
-// signs; the active, next and retired keys are published, in the ring's
-// order, the active key first; revoked and removed keys are not. The
+// signs; the active key, then the next keys, then the retired keys are
+// published, in the same order on every replica; revoked and removed keys
+// are not. The
 // KeySet is replaced whole when the ring changes, so signing and serving
 // never wait for the Manager, the store or the network: when the store
 // cannot be read, the replica goes on with the keys it has.
@@ -539,18 +540,9 @@ func (m *Manager) adopt(version int64, data []byte, r ring) {
 	m.view = view{version: version, data: data, ring: r}
 	m.mu.Unlock()
 
-	a := r.active()
-	if a < 0 {
+	signing, published, kids := keysOf(r)
+	if signing == nil {
 		return // an empty ring: nothing to sign with or publish yet
-	}
-	signing := r.entries[a].Key
-	kids := []string{signing.KeyID()}
-	var published []*jwks.Key
-	for _, e := range r.entries {
-		if e.State == StateNext || e.State == StateRetired {
-			published = append(published, e.Key.PublicOnly())
-			kids = append(kids, e.Key.KeyID())
-		}
 	}
 	if slices.Equal(kids, m.published) {
 		return
@@ -569,6 +561,28 @@ func (m *Manager) adopt(version int64, data []byte, r ring) {
 		return
 	}
 	m.published = kids
+}
+
+// keysOf returns what a replica signs with and publishes for the ring r:
+// the active key signs; the next keys, then the retired keys, each in the
+// ring's order, are published after it; and the key IDs of all of them,
+// in that order. An empty ring has none.
+func keysOf(r ring) (signing *jwks.Key, published []*jwks.Key, kids []string) {
+	a := r.active()
+	if a < 0 {
+		return nil, nil, nil
+	}
+	signing = r.entries[a].Key
+	kids = []string{signing.KeyID()}
+	for _, state := range []State{StateNext, StateRetired} {
+		for _, e := range r.entries {
+			if e.State == state {
+				published = append(published, e.Key.PublicOnly())
+				kids = append(kids, e.Key.KeyID())
+			}
+		}
+	}
+	return signing, published, kids
 }
 
 // takeOutbox returns the events to report and empties the outbox. The
