@@ -199,7 +199,8 @@ func (m *Manager) Done() <-chan struct{} { return m.done }
 
 // Stage adds a new key of the policy's algorithm as a next key: published
 // from now on, signing once it is promoted. In an empty ring it becomes the
-// active key at once.
+// active key at once. A ring may hold several next keys; Promote("") and the
+// policy take the one published first.
 func (m *Manager) Stage(ctx context.Context) (Entry, error) {
 	key, err := m.newKey(m.policy.Algorithm)
 	if err != nil {
