@@ -40,9 +40,17 @@ func ExampleNew() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	jwksHandler, err := jwks.NewJWKSHandler(ring.KeySet())
+	if err != nil {
+		log.Fatal(err)
+	}
+	tokenHandler, err := jwks.NewTokenHandler(signer, jwks.Anonymous())
+	if err != nil {
+		log.Fatal(err)
+	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /.well-known/jwks.json", jwks.NewJWKSHandler(ring.KeySet()))
-	mux.Handle("/powersync-auth-anonymous", jwks.NewTokenHandler(signer, jwks.Anonymous()))
+	mux.Handle("GET /.well-known/jwks.json", jwksHandler)
+	mux.Handle("/powersync-auth-anonymous", tokenHandler)
 
 	tok, err := signer.Sign(ctx, "user-1")
 	if err != nil {

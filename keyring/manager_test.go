@@ -326,7 +326,9 @@ func TestStoreDownMidRun(t *testing.T) {
 		_, err = signer.Sign(context.Background(), "user")
 		assert.NoError(t, err, "replica %d signs on", i)
 		rec := httptest.NewRecorder()
-		jwks.NewJWKSHandler(m.KeySet()).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/jwks", nil))
+		jh, err := jwks.NewJWKSHandler(m.KeySet())
+		require.NoError(t, err)
+		jh.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/jwks", nil))
 		assert.Equal(t, http.StatusOK, rec.Code, "replica %d serves on", i)
 		assert.True(t, strings.Contains(rec.Body.String(), m.KeySet().SigningKey().KeyID()))
 	}

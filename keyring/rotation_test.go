@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -218,9 +219,19 @@ func startProcess(store Store, p Policy) (*replicaProcess, error) {
 		cancel()
 		return nil, err
 	}
+	jh, err := jwks.NewJWKSHandler(m.KeySet())
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	th, err := jwks.NewTokenHandler(signer, jwks.Anonymous(), jwks.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		cancel()
+		return nil, err
+	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /jwks", jwks.NewJWKSHandler(m.KeySet()))
-	mux.Handle("/token", jwks.NewTokenHandler(signer, jwks.Anonymous(), jwks.WithLogger(nil)))
+	mux.Handle("GET /jwks", jh)
+	mux.Handle("/token", th)
 	return &replicaProcess{m: m, cancel: cancel, mux: mux}, nil
 }
 
