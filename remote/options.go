@@ -34,6 +34,7 @@ type config struct {
 	refetchEvery   time.Duration
 	refetchBurst   int
 	log            *slog.Logger
+	observe        func(FetchEvent) // nil: no observer
 }
 
 func defaultConfig() config {
