@@ -78,7 +78,8 @@ type tokenHandler struct {
 	limiter       RateLimiter
 	limiterSet    bool // WithRateLimit was given, perhaps with nil
 	maxBody       int64
-	allow         []string // the Allow header
+	allow         []string    // the Allow header
+	observe       func(Event) // WithObserver; nil: none (observer.go)
 }
 
 // tokenResponse is the body of a successful token request. PowerSync's
@@ -190,7 +191,8 @@ func checkOrigin(o string) error {
 	return nil
 }
 
-func (h *tokenHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// serve answers a request; ServeHTTP (observer.go) calls it.
+func (h *tokenHandler) serve(w http.ResponseWriter, r *http.Request) {
 	allowedOrigin := h.cors(w, r)
 	switch r.Method {
 	case http.MethodGet, http.MethodPost:
@@ -240,6 +242,7 @@ func (h *tokenHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, problemInternal, fmt.Errorf("signing: %w", err))
 		return
 	}
+	observeToken(w, tok.KeyID)
 	body, err := json.Marshal(tokenResponse{
 		Token:        tok.Raw,
 		PowerSyncURL: h.powersyncURL,
@@ -272,6 +275,7 @@ func (h *tokenHandler) refuse(w http.ResponseWriter, r *http.Request, p problem,
 	}
 	h.logger.LogAttrs(r.Context(), level, "powersync token: request refused",
 		slog.Int("status", p.status), slog.String("error", err.Error()), slog.String("remote", r.RemoteAddr))
+	observeRefusal(w, p, err)
 	writeProblem(w, p)
 }
 
