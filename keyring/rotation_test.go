@@ -25,36 +25,61 @@ import (
 )
 
 // The rotation-under-load test runs PowerSync's periods scaled down, 5 min
-// to 100 ms: replicas re-read the store every 50 ms (the MemoryStore also
-// notifies them), the JWKS may be cached for 100 ms and verifiers refresh
-// 100 ms after their last fetch. Tokens live 1 s, the Signer's shortest, and
-// verifiers allow 200 ms of leeway. So PublishAhead is the safe minimum,
-// 250 ms; Retention is 1.25 s; and RotateEvery, 300 ms, is just above the
-// shortest the policy allows (more than PublishAhead). Each rotation is
-// thus a little over 300 ms, and 50 take about 16 s.
+// to 100 ms: verifiers fetch the JWKS again 100 ms after their last fetch
+// (loadRefresh), and the JWKS may be cached for 100 ms. Tokens live 1 s
+// (loadTokenLifetime, the Signer's shortest), and verifiers allow 200 ms of
+// leeway.
+//
+// The policy's periods are bounds, not timers, and at this scale the time a
+// machine takes to do things is no longer negligible as it is against
+// minutes: on a busy CI machine under the race detector, a fetch of the
+// JWKS, a store write or a goroutine's wake-up can take a few hundred
+// milliseconds. So the policy is told that a change reaches every replica,
+// writes included, within StorePoll = 200 ms (which is also how often the
+// replicas re-read the store; a MemoryStore notifies them at once); that a
+// verifier's copy of the JWKS is at most VerifierRefresh = 400 ms old, its
+// refresh period plus its fetches; and that tokens live at most
+// MaxTokenLifetime = 1.5 s, which leaves half a second for a replica that
+// is slow to sign with the new key after a promotion. PublishAhead is the
+// safe minimum, 700 ms; Retention is 1.9 s; and RotateEvery, 750 ms, is just
+// above the shortest the policy allows (more than PublishAhead). 50
+// rotations take about 40 s.
 var loadPolicy = func() Policy {
 	p := Policy{
-		StorePoll:        50 * time.Millisecond,
+		StorePoll:        200 * time.Millisecond,
 		JWKSMaxAge:       100 * time.Millisecond,
-		VerifierRefresh:  100 * time.Millisecond,
-		MaxTokenLifetime: time.Second,
-		Leeway:           200 * time.Millisecond,
+		VerifierRefresh:  4 * loadRefresh,
+		MaxTokenLifetime: loadTokenLifetime + 500*time.Millisecond,
+		Leeway:           loadLeeway,
 	}
 	p.RotateEvery = p.SafePublishAhead() + 50*time.Millisecond
 	return p
 }()
 
+// How the test's replicas and verifiers work, PowerSync's periods scaled.
+const (
+	loadTokenLifetime = time.Second            // of the tokens the replicas sign
+	loadLeeway        = 200 * time.Millisecond // of the verifiers
+	loadRefresh       = 100 * time.Millisecond // how long after its last fetch a verifier fetches the JWKS again
+	// loadPause is how long a client waits between tokens: some fifty tokens
+	// a second in all, so that the test itself leaves the machine idle enough
+	// for its timings.
+	loadPause = 50 * time.Millisecond
+)
+
 const (
 	loadRotations = 50                          // at least
 	loadAudience  = "https://powersync.example" // the PowerSync instance
-	loadClients   = 4                           // goroutines minting and verifying tokens
+	loadClients   = 3                           // goroutines minting and verifying tokens
 	loadVerifiers = 3                           // PowerSync processes, each with its own JWKS cache
 	// loadMargin: a token is checked only while it has that long left, so
 	// that a check is not made after the token's end by a slow scheduler.
 	loadMargin = 50 * time.Millisecond
 	// loadConvergence bounds how long a replica may take to publish a new
-	// version of the ring: StorePoll, and some room for a busy machine.
-	loadConvergence = 250 * time.Millisecond
+	// version of the ring: StorePoll (a MemoryStore notifies at once), and
+	// room for a busy machine running the race detector; the test logs the
+	// slowest it saw.
+	loadConvergence = 2 * time.Second
 )
 
 // TestRotationUnderLoad rotates keys at least 50 times while tokens are
@@ -90,7 +115,7 @@ func rotateUnderLoad(t *testing.T, store Store, replicas int, restart bool) {
 	}
 	caches := make([]*powerSyncCache, loadVerifiers)
 	for i := range caches {
-		caches[i] = newPowerSyncCache(urls, p.VerifierRefresh)
+		caches[i] = newPowerSyncCache(urls, loadRefresh)
 		require.NoError(t, caches[i].fetchNow(), "verifier %d: first fetch", i)
 	}
 	var tally tally
@@ -98,7 +123,7 @@ func rotateUnderLoad(t *testing.T, store Store, replicas int, restart bool) {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for c := range loadClients {
-		wg.Go(func() { client(c, reps, caches, &tally, stop) })
+		wg.Go(func() { client(c, rec, reps, caches, &tally, stop) })
 	}
 	wg.Go(func() { checkConvergence(rec, reps, &tally, stop) })
 	if restart {
@@ -110,6 +135,7 @@ func rotateUnderLoad(t *testing.T, store Store, replicas int, restart bool) {
 				case <-time.After(10 * time.Millisecond):
 				}
 			}
+			t.Logf("restarting replica %d (%s) at %s", replicas-1, reps[replicas-1].srv.URL, time.Now().Format(time.StampMilli))
 			if err := reps[replicas-1].restart(rec, p, 300*time.Millisecond); err != nil {
 				tally.problem("restarting replica %d: %v", replicas-1, err)
 				return
@@ -213,7 +239,7 @@ func startProcess(store Store, p Policy) (*replicaProcess, error) {
 		cancel()
 		return nil, err
 	}
-	signer, err := jwks.NewSigner(m.KeySet(), loadAudience, jwks.WithTokenLifetime(p.MaxTokenLifetime))
+	signer, err := jwks.NewSigner(m.KeySet(), loadAudience, jwks.WithTokenLifetime(loadTokenLifetime))
 	if err != nil {
 		cancel()
 		return nil, err
@@ -269,7 +295,7 @@ func parseToken(raw string) (token, error) {
 			return token{}, err
 		}
 	}
-	return token{raw: raw, kid: header.KID, validUntil: time.Unix(claims.Exp, 0).Add(loadPolicy.Leeway)}, nil
+	return token{raw: raw, kid: header.KID, validUntil: time.Unix(claims.Exp, 0).Add(loadLeeway)}, nil
 }
 
 // tally counts what the clients saw.
@@ -320,13 +346,13 @@ func (t *tally) problems() []string {
 
 // client mints tokens from random replicas and has random verifiers check
 // each at once, and an older token that is still valid.
-func client(id int, reps []*replica, caches []*powerSyncCache, tally *tally, stop <-chan struct{}) {
+func client(id int, rec *recorder, reps []*replica, caches []*powerSyncCache, tally *tally, stop <-chan struct{}) {
 	// A Verifier per cache, with the clock pinned to the start of each
 	// check: a check that a slow scheduler makes late does not fail on exp.
 	var now atomic.Int64
 	verifiers := make([]*jwks.Verifier, len(caches))
 	for i, c := range caches {
-		v, err := jwks.NewVerifier(c, loadAudience, jwks.WithLeeway(loadPolicy.Leeway),
+		v, err := jwks.NewVerifier(c, loadAudience, jwks.WithLeeway(loadLeeway),
 			jwks.WithClock(func() time.Time { return time.Unix(0, now.Load()) }))
 		if err != nil {
 			tally.problem("client %d: %v", id, err)
@@ -349,8 +375,8 @@ func client(id int, reps []*replica, caches []*powerSyncCache, tally *tally, sto
 			tally.late.Add(1) // checked after its end: it says nothing of the keys
 		default:
 			tally.failed.Add(1)
-			tally.problem("client %d, verifier %d: token of %s refused at %s (verifier's keys %v, fetched %s): %v",
-				id, i, tok.kid, at.Format(time.StampMilli), caches[i].kids(), caches[i].lastFetch().Format(time.StampMilli), err)
+			tally.problem("client %d, verifier %d: token of %s (%s) refused at %s (verifier's keys %v, %s): %v",
+				id, i, tok.kid, rec.history(tok.kid), at.Format(time.StampMilli), caches[i].kids(), caches[i].lastFetch(), err)
 		}
 	}
 	var pool []token
@@ -382,7 +408,7 @@ func client(id int, reps []*replica, caches []*powerSyncCache, tally *tally, sto
 		if pool = append(pool, tok); len(pool) > 200 {
 			pool = pool[1:]
 		}
-		time.Sleep(2 * time.Millisecond)
+		time.Sleep(loadPause)
 	}
 }
 
@@ -429,7 +455,7 @@ func checkConvergence(rec *recorder, reps []*replica, tally *tally, stop <-chan 
 		select {
 		case <-stop:
 			return
-		case <-time.After(2 * time.Millisecond):
+		case <-time.After(5 * time.Millisecond):
 		}
 		last := rec.latest()
 		all := true
@@ -463,6 +489,8 @@ type recorder struct {
 	versions []observed
 	data     map[int64][]byte
 	removed  map[string]time.Time
+	staged   map[string]time.Time // when each key first appeared in the JWKS
+	promoted map[string]time.Time // when each key became active
 	issues   []string
 	slowest  time.Duration
 	done     int64 // the last version every replica was seen to serve
@@ -480,7 +508,8 @@ type observed struct {
 }
 
 func newRecorder(s Store) *recorder {
-	return &recorder{Store: s, data: map[int64][]byte{}, removed: map[string]time.Time{}}
+	return &recorder{Store: s, data: map[int64][]byte{}, removed: map[string]time.Time{},
+		staged: map[string]time.Time{}, promoted: map[string]time.Time{}}
 }
 
 func (r *recorder) Load(ctx context.Context) (int64, []byte, error) {
@@ -544,6 +573,14 @@ func (r *recorder) observe(version int64, data []byte) {
 			}
 		}
 	}
+	for _, kid := range kids {
+		if _, ok := r.staged[kid]; !ok {
+			r.staged[kid] = now
+		}
+	}
+	if _, ok := r.promoted[o.active]; !ok {
+		r.promoted[o.active] = now
+	}
 	r.mostKeys = max(r.mostKeys, len(kids))
 	r.versions = append(r.versions, o)
 }
@@ -588,6 +625,14 @@ func (r *recorder) rotations() int {
 	return n
 }
 
+// history says when the key kid was staged and promoted, for a failure's
+// message.
+func (r *recorder) history(kid string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return fmt.Sprintf("staged %s, promoted %s", r.staged[kid].Format(time.StampMilli), r.promoted[kid].Format(time.StampMilli))
+}
+
 func (r *recorder) removals() map[string]time.Time {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -626,7 +671,9 @@ type powerSyncCache struct {
 	mu       sync.Mutex // guards the fields below
 	keys     map[string]*jwks.Key
 	fetched  time.Time // when the last good fetch ended
+	from     string    // the replica it came from, and when it started
 	fetching bool
+	inflight string // the fetch in flight: where to, since when
 	budget   float64 // unknown-kid refetches allowed now
 	budgetAt time.Time
 
@@ -667,23 +714,27 @@ func (c *powerSyncCache) startFetch() {
 		return
 	}
 	c.fetching = true
+	url := c.urls[rand.IntN(len(c.urls))]
+	c.inflight = fmt.Sprintf("in flight to %s since %s", url, time.Now().Format(time.StampMilli))
 	c.wg.Go(func() {
-		keys, err := c.fetchJWKS()
+		started := time.Now()
+		keys, err := c.fetchJWKS(url)
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		c.fetching = false
+		c.fetching, c.inflight = false, ""
 		if err != nil {
 			c.failures.Add(1)
 			return // the old keys stay
 		}
 		c.keys, c.fetched = keys, time.Now()
+		c.from = fmt.Sprintf("from %s, started %s", url, started.Format(time.StampMilli))
 		c.fetches.Add(1)
 	})
 }
 
 // fetchNow fetches at once.
 func (c *powerSyncCache) fetchNow() error {
-	keys, err := c.fetchJWKS()
+	keys, err := c.fetchJWKS(c.urls[rand.IntN(len(c.urls))])
 	if err != nil {
 		return err
 	}
@@ -693,8 +744,8 @@ func (c *powerSyncCache) fetchNow() error {
 	return nil
 }
 
-func (c *powerSyncCache) fetchJWKS() (map[string]*jwks.Key, error) {
-	resp, err := c.client.Get(c.urls[rand.IntN(len(c.urls))] + "/jwks")
+func (c *powerSyncCache) fetchJWKS(url string) (map[string]*jwks.Key, error) {
+	resp, err := c.client.Get(url + "/jwks")
 	if err != nil {
 		return nil, err
 	}
@@ -736,10 +787,11 @@ func (c *powerSyncCache) kids() []string {
 	return out
 }
 
-func (c *powerSyncCache) lastFetch() time.Time {
+// lastFetch describes the last good fetch, for a failure's message.
+func (c *powerSyncCache) lastFetch() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.fetched
+	return fmt.Sprintf("fetched %s %s; %s", c.fetched.Format(time.StampMilli), c.from, c.inflight)
 }
 
 func sumFetches(caches []*powerSyncCache, failed bool) int64 {
