@@ -673,7 +673,7 @@ type powerSyncCache struct {
 	fetched  time.Time // when the last good fetch ended
 	from     string    // the replica it came from, and when it started
 	fetching bool
-	inflight string // the fetch in flight: where to, since when
+	inflight string  // the fetch in flight: where to, since when
 	budget   float64 // unknown-kid refetches allowed now
 	budgetAt time.Time
 
