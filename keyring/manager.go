@@ -39,9 +39,9 @@ const maxAttempts = 16
 // changed the ring first (ErrConflict), load it again and decide anew. So
 // replicas never both make one change, nor lose each other's.
 //
-// After a gap in this replica's view of the ring (a failed refresh, or
-// none for more than twice StorePoll), it publishes the next keys anew
-// before anything else (their Published time is set to the time the ring
+// After a gap in this replica's view of the ring (a failed refresh, none
+// for more than twice StorePoll, or a write that took longer than
+// StorePoll), it publishes the next keys anew before anything else (their Published time is set to the time the ring
 // can be read again, in one write), so that no replica promotes a key that
 // some replica may not have published during the gap before every replica
 // can have published it for PublishAhead.
@@ -533,6 +533,7 @@ func (m *Manager) apply(ctx context.Context, f func(ring, time.Time) (result, er
 		if err != nil {
 			return result{}, err
 		}
+		writing := time.Now()
 		version, err := m.store.CompareAndSwap(ctx, cur.version, data)
 		if errors.Is(err, ErrConflict) && attempt < maxAttempts {
 			if err := m.reload(ctx); err != nil {
@@ -544,6 +545,13 @@ func (m *Manager) apply(ctx context.Context, f func(ring, time.Time) (result, er
 			return result{}, &storeError{"writing", err}
 		}
 		res.ring = next
+		if time.Since(writing) > m.policy.StorePoll {
+			// The times of this change were stamped before a write that took
+			// longer than the policy allows for: publish the next keys anew.
+			m.mu.Lock()
+			m.gap = true
+			m.mu.Unlock()
+		}
 		m.seenUpToDate()
 		m.adopt(version, data, next)
 		for _, e := range res.events {
