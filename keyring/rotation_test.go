@@ -25,30 +25,30 @@ import (
 )
 
 // The rotation-under-load test runs PowerSync's periods scaled down, 5 min
-// to 100 ms: verifiers fetch the JWKS again 100 ms after their last fetch
-// (loadRefresh), and the JWKS may be cached for 100 ms. Tokens live 1 s
+// to 200 ms: verifiers fetch the JWKS again 200 ms after their last fetch
+// (loadRefresh), and the JWKS may be cached for 200 ms. Tokens live 1 s
 // (loadTokenLifetime, the Signer's shortest), and verifiers allow 200 ms of
 // leeway.
 //
 // The policy's periods are bounds, not timers, and at this scale the time a
 // machine takes to do things is no longer negligible as it is against
 // minutes: on a busy CI machine under the race detector, a fetch of the
-// JWKS, a store write or a goroutine's wake-up can take a few hundred
+// JWKS, a store write or a goroutine's wake-up can take several hundred
 // milliseconds. So the policy is told that a change reaches every replica,
-// writes included, within StorePoll = 200 ms (which is also how often the
+// writes included, within StorePoll = 300 ms (which is also how often the
 // replicas re-read the store; a MemoryStore notifies them at once); that a
-// verifier's copy of the JWKS is at most VerifierRefresh = 400 ms old, its
+// verifier's copy of the JWKS is at most VerifierRefresh = 600 ms old, its
 // refresh period plus its fetches; and that tokens live at most
 // MaxTokenLifetime = 1.5 s, which leaves half a second for a replica that
 // is slow to sign with the new key after a promotion. PublishAhead is the
-// safe minimum, 700 ms; Retention is 1.9 s; and RotateEvery, 750 ms, is just
+// safe minimum, 1.1 s; Retention is 2 s; and RotateEvery, 1.15 s, is just
 // above the shortest the policy allows (more than PublishAhead). 50
-// rotations take about 40 s.
+// rotations take about a minute.
 var loadPolicy = func() Policy {
 	p := Policy{
-		StorePoll:        200 * time.Millisecond,
-		JWKSMaxAge:       100 * time.Millisecond,
-		VerifierRefresh:  4 * loadRefresh,
+		StorePoll:        300 * time.Millisecond,
+		JWKSMaxAge:       loadRefresh,
+		VerifierRefresh:  3 * loadRefresh,
 		MaxTokenLifetime: loadTokenLifetime + 500*time.Millisecond,
 		Leeway:           loadLeeway,
 	}
@@ -60,7 +60,7 @@ var loadPolicy = func() Policy {
 const (
 	loadTokenLifetime = time.Second            // of the tokens the replicas sign
 	loadLeeway        = 200 * time.Millisecond // of the verifiers
-	loadRefresh       = 100 * time.Millisecond // how long after its last fetch a verifier fetches the JWKS again
+	loadRefresh       = 200 * time.Millisecond // how long after its last fetch a verifier fetches the JWKS again
 	// loadPause is how long a client waits between tokens: some fifty tokens
 	// a second in all, so that the test itself leaves the machine idle enough
 	// for its timings.
