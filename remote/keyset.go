@@ -17,6 +17,7 @@ import (
 
 	"github.com/powersync-jwks/jwks"
 	"github.com/powersync-jwks/jwks/internal/quote"
+	"github.com/powersync-jwks/jwks/internal/redirect"
 )
 
 // firstRetryDelay is the wait before the refresh goroutine tries again
@@ -147,6 +148,7 @@ func New(ctx context.Context, jwksURL string, opts ...Option) (*KeySet, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
+	cfg.client = redirect.Client(cfg.client, cfg.sameOrigin) // a copy: the caller's client is left as it is
 
 	ks := &KeySet{
 		url:     jwksURL,

@@ -16,6 +16,7 @@ import (
 	"github.com/powersync-jwks/jwks"
 	"github.com/powersync-jwks/jwks/internal/bearer"
 	"github.com/powersync-jwks/jwks/internal/quote"
+	"github.com/powersync-jwks/jwks/internal/redirect"
 	"github.com/powersync-jwks/jwks/internal/unverified"
 	"github.com/powersync-jwks/jwks/remote"
 )
@@ -101,7 +102,12 @@ func New(ctx context.Context, projectURL string, opts ...Option) (*Authenticator
 		log = slog.Default()
 	}
 
-	jwksOpts := append([]remote.Option{remote.WithHTTPClient(cfg.client), remote.WithLogger(log)}, cfg.jwksOpts...)
+	jwksOpts := []remote.Option{remote.WithHTTPClient(cfg.client), remote.WithLogger(log)}
+	if cfg.sameOrigin {
+		jwksOpts = append(jwksOpts, remote.WithSameOriginRedirects())
+	}
+	jwksOpts = append(jwksOpts, cfg.jwksOpts...)
+	cfg.client = redirect.Client(cfg.client, cfg.sameOrigin) // a copy: the caller's client is left as it is
 	keys, err := remote.New(ctx, projectURL+"/auth/v1/.well-known/jwks.json", jwksOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("supabase: the project's JWKS: %w", err)
