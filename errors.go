@@ -49,7 +49,8 @@ var (
 	// middleware with [WithCredentialsOptional] lets such a request through.
 	ErrNoToken = errors.New("jwks: no token")
 
-	// ErrMalformed: not a compact JWS of three base64url parts holding JSON
+	// ErrMalformed: not a compact JWS of three strict, unpadded base64url
+	// parts (no padding, line breaks or non-zero unused bits) holding JSON
 	// objects, too large, or a claim of the wrong type.
 	ErrMalformed = errors.New("jwks: malformed token")
 
