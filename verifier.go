@@ -159,9 +159,11 @@ func readHeader(o jsonObject) (jwsHeader, error) {
 //   - an "alg" outside the allowed list or different from the key's (so an
 //     HS256 token "signed" with a public key never verifies), a missing
 //     "kid" (except for HS256), a "crit" header, an ASN.1 ECDSA signature;
-//   - a missing "sub", "iat", "exp" or "aud", or one of the wrong type;
-//   - "exp" ≤ now − leeway, "nbf" or "iat" > now + leeway, "exp" − "iat"
-//     over the maximum lifetime, "exp" before "iat";
+//   - a missing "sub", "iat", "exp" or "aud", or one of the wrong type (a
+//     "nbf" may be absent, but not null);
+//   - "exp" ≤ now − leeway, "nbf" or "iat" > now + leeway, with now the
+//     clock floored to the second, as PowerSync's jose reads it; "exp" −
+//     "iat" over the maximum lifetime, "exp" before "iat";
 //   - an "aud" without an accepted audience, an "iss" other than the required
 //     issuer, a "parameters" that is not a JSON object.
 //
