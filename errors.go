@@ -14,7 +14,9 @@ var (
 
 	// ErrUnsupportedAlgorithm: the algorithm is not one of RS256, RS384,
 	// RS512, ES256, ES384, ES512 or EdDSA (for example PS256, ES256K, HS256 or
-	// none), or the key type cannot sign (oct, X25519).
+	// none), or the key type cannot sign (oct, X25519), or the key is a
+	// multi-prime RSA key (more than two primes: a JWK with "oth", a
+	// multi-prime PKCS#1 or PKCS#8 key), which PowerSync's jose refuses.
 	ErrUnsupportedAlgorithm = errors.New("jwks: unsupported algorithm or key type")
 
 	// ErrAlgorithmMismatch: the key does not fit its algorithm, such as a
@@ -26,8 +28,10 @@ var (
 
 	// ErrInvalidKey: the key decodes but is not a valid key: an EC point
 	// that is not on its curve, a private half that does not match its public
-	// half, a malformed modulus, an invalid key ID; or key options that
-	// contradict each other.
+	// half (such as RSA primes that are not the modulus's), a malformed
+	// modulus, an RSA public exponent that is even, under 3 or over
+	// 2^31 − 1, an invalid key ID; or key options that contradict each
+	// other.
 	ErrInvalidKey = errors.New("jwks: invalid key")
 
 	// ErrPublicKey: a public key was given where a signing key is required.
