@@ -48,8 +48,10 @@ func WithLogger(logger *slog.Logger) TokenHandlerOption {
 // WithCORS allows browsers on the given origins (scheme://host[:port], or
 // "*" for any) to call the handler: it answers their preflight OPTIONS
 // requests and adds Access-Control-Allow-Origin to its responses. Off by
-// default. An origin of another form ("https://app.example/", with its
-// trailing slash, is one) is refused by [NewTokenHandler].
+// default. An origin is compared with the browser's Origin header byte for
+// byte, so one of another form, which no browser sends, is refused by
+// [NewTokenHandler]: "https://app.example/" (its trailing slash), a
+// wildcard such as "https://*.example.com", a fragment ("#", even empty).
 func WithCORS(origins ...string) TokenHandlerOption {
 	return func(h *tokenHandler) { h.origins = append(h.origins, origins...) }
 }
@@ -107,8 +109,8 @@ type tokenResponse struct {
 //
 // The error reports configuration no request could be served with: a nil
 // s or a, a powersync_url that is not an http or https URL, a body limit
-// under 1, a CORS origin that is not scheme://host[:port] or "*", a nil
-// rate limiter.
+// under 1, a CORS origin that is not scheme://host[:port] or "*" (a
+// wildcard, a path or a fragment), a nil rate limiter.
 func NewTokenHandler(s *Signer, a Authenticator, opts ...TokenHandlerOption) (http.Handler, error) {
 	h := &tokenHandler{signer: s, auth: a, maxBody: DefaultMaxBodyBytes}
 	if s != nil {
@@ -177,14 +179,20 @@ func checkPowerSyncURL(s string) error {
 }
 
 // checkOrigin refuses a CORS origin that is neither "*" nor
-// scheme://host[:port], the form of a browser's Origin header.
+// scheme://host[:port], the form of a browser's Origin header, which the
+// handler compares byte for byte: an origin with a wildcard
+// (https://*.example.com) or a fragment, even an empty one, would never
+// match.
 func checkOrigin(o string) error {
 	if o == "*" {
 		return nil
 	}
+	if strings.Contains(o, "*") {
+		return fmt.Errorf("jwks: CORS origin %q has a wildcard, which no Origin matches: list each origin, or allow any with *", quote.Value(o))
+	}
 	u, err := url.Parse(o)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
-		u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil || strings.HasSuffix(o, "?") || strings.HasSuffix(o, "#") {
+		u.Path != "" || u.RawQuery != "" || u.User != nil || strings.HasSuffix(o, "?") || strings.ContainsRune(o, '#') {
 		return fmt.Errorf("jwks: CORS origin %q is not scheme://host[:port] (no path, no trailing slash) or *", quote.Value(o))
 	}
 	return nil
