@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -104,8 +105,9 @@ type tokenResponse struct {
 // {"error": code, "error_description": text}: 401 with WWW-Authenticate:
 // Bearer when the caller is not signed in, 403 when it may not have a token,
 // 405 for another method, 413 for a large body, 429 with Retry-After when
-// rate-limited, 503 when an upstream cannot be reached, 500 otherwise. The
-// reason goes to the log (see [WithLogger]), never to the client.
+// rate-limited, 503 when an upstream cannot be reached, 500 otherwise (an
+// Authenticator that panics included: the handler recovers). The reason goes
+// to the log (see [WithLogger]), never to the client.
 //
 // The error reports configuration no request could be served with: a nil
 // s or a, a powersync_url that is not an http or https URL, a body limit
@@ -227,7 +229,7 @@ func (h *tokenHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, h.maxBody)
 
-	id, err := h.auth.Authenticate(r)
+	id, err := h.authenticate(r)
 	if err == nil && (id == nil || id.Subject == "") {
 		err = errors.New("jwks: the authenticator returned no subject")
 	}
@@ -265,6 +267,52 @@ func (h *tokenHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr["X-Content-Type-Options"] = headerNoSniff
 	w.WriteHeader(http.StatusOK)
 	w.Write(append(body, '\n')) //nolint:errcheck // the client went away; nothing to do
+}
+
+// errPanicked is the error of an Authenticator that panicked: a server
+// failure, answered 500.
+var errPanicked = errors.New("jwks: the authenticator panicked")
+
+// authenticate asks the Authenticator for the caller's identity. A panic of
+// the Authenticator would otherwise drop the connection, which a client
+// cannot tell from a network failure: it is recovered, logged at Error with
+// the route and the stack, and returned as an error, which the caller
+// answers with a generic 500. The Authorization header is taken out of the
+// panic's text. http.ErrAbortHandler, a handler's way to abort a response,
+// is panicked again for net/http.
+func (h *tokenHandler) authenticate(r *http.Request) (id *Identity, err error) {
+	defer func() {
+		p := recover()
+		if p == nil {
+			return
+		}
+		if p == http.ErrAbortHandler {
+			panic(p)
+		}
+		route := r.Pattern // set by a ServeMux; the path otherwise
+		if route == "" {
+			route = r.Method + " " + quote.Value(r.URL.Path)
+		}
+		h.logger.LogAttrs(r.Context(), slog.LevelError, "powersync token: the authenticator panicked",
+			slog.String("route", route), slog.String("panic", redactCredentials(r, fmt.Sprint(p))),
+			slog.String("stack", string(debug.Stack())), slog.String("remote", r.RemoteAddr))
+		id, err = nil, errPanicked
+	}()
+	return h.auth.Authenticate(r)
+}
+
+// redactCredentials removes from text the values of r's Authorization
+// headers, and their credentials without the scheme.
+func redactCredentials(r *http.Request, text string) string {
+	for _, v := range r.Header.Values("Authorization") {
+		_, cred, _ := strings.Cut(v, " ")
+		for _, secret := range []string{v, strings.TrimSpace(cred)} {
+			if len(secret) >= 4 {
+				text = strings.ReplaceAll(text, secret, "[Authorization]")
+			}
+		}
+	}
+	return text
 }
 
 // refuse answers with p a request whose caller gets no token, and logs err,
