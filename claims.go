@@ -251,7 +251,7 @@ func (v *Verifier) verifyAudience(raw json.RawMessage) ([]string, error) {
 		return nil, err
 	}
 	if !acceptsAudience(v.audiences, auds) {
-		return nil, fmt.Errorf("%w: %q", ErrAudience, quote.Value(strings.Join(auds, ",")))
+		return nil, fmt.Errorf("%w: %s", ErrAudience, quote.Value(strings.Join(auds, ",")))
 	}
 	return auds, nil
 }
@@ -264,7 +264,7 @@ func (v *Verifier) verifyIssuer(iss *string) (string, error) {
 		got = *iss
 	}
 	if v.issuer != "" && got != v.issuer {
-		return "", fmt.Errorf("%w: %q", ErrIssuer, quote.Value(got))
+		return "", fmt.Errorf("%w: %s", ErrIssuer, quote.Value(got))
 	}
 	return got, nil
 }

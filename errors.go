@@ -46,6 +46,13 @@ var (
 // [ErrMissingClaim] and [ErrAudience]); test them with [errors.Is]. The
 // middleware and the token handler answer each with a fixed text, never the
 // error's own message.
+//
+// Where a message of this package or its subpackages names text a client
+// or an upstream controls (a "kid", an "alg", an "aud", an "iss", a key's
+// member, Supabase's error code), that text is quoted and escaped as
+// [strconv.Quote] does, and cut to its first 32 bytes on a UTF-8 boundary,
+// with "…" after the closing quote when cut: control characters and invalid
+// UTF-8 cannot forge a log line, and a long value cannot flood one.
 var (
 	// ErrNoToken: the request carries no token at all (no Authorization
 	// header), as opposed to a malformed one. [Verifier.VerifyRequest]

@@ -154,7 +154,7 @@ func parseJWK(data []byte, c keyConfig) (*Key, error) {
 		return nil, err
 	}
 	if h.Use != "" && h.Use != "sig" {
-		return nil, fmt.Errorf("%w: JWK use %q is not sig", ErrInvalidKey, quote.Value(h.Use))
+		return nil, fmt.Errorf("%w: JWK use %s is not sig", ErrInvalidKey, quote.Value(h.Use))
 	}
 	if h.KeyOps != nil && !slices.Contains(h.KeyOps, "sign") && !slices.Contains(h.KeyOps, "verify") {
 		return nil, fmt.Errorf("%w: JWK key_ops allow neither sign nor verify", ErrInvalidKey)
@@ -227,7 +227,7 @@ func jwkAlgorithm(h *jwkHeader, want Algorithm) (*algSpec, error) {
 	case "":
 		return nil, fmt.Errorf("%w: JWK has no kty", ErrKeyFormat)
 	default:
-		return nil, fmt.Errorf("%w: key type %q", ErrUnsupportedAlgorithm, quote.Value(h.Kty))
+		return nil, fmt.Errorf("%w: key type %s", ErrUnsupportedAlgorithm, quote.Value(h.Kty))
 	}
 	var spec *algSpec
 	switch {
@@ -244,14 +244,14 @@ func jwkAlgorithm(h *jwkHeader, want Algorithm) (*algSpec, error) {
 		spec = RS256.spec()
 	default:
 		if spec = specForCurve(h.Crv); spec == nil {
-			return nil, fmt.Errorf("%w: %s curve %q", ErrUnsupportedAlgorithm, h.Kty, quote.Value(h.Crv))
+			return nil, fmt.Errorf("%w: %s curve %s", ErrUnsupportedAlgorithm, h.Kty, quote.Value(h.Crv))
 		}
 	}
 	if spec.kty != h.Kty {
 		return nil, fmt.Errorf("%w: %s key labelled %s", ErrAlgorithmMismatch, h.Kty, spec.alg)
 	}
 	if spec.crv != "" && h.Crv != spec.crv {
-		return nil, fmt.Errorf("%w: %s needs curve %s, not %q", ErrAlgorithmMismatch, spec.alg, spec.crv, quote.Value(h.Crv))
+		return nil, fmt.Errorf("%w: %s needs curve %s, not %s", ErrAlgorithmMismatch, spec.alg, spec.crv, quote.Value(h.Crv))
 	}
 	return spec, nil
 }
@@ -298,7 +298,7 @@ func parsePEM(data []byte, c keyConfig) (*Key, error) {
 		case "ENCRYPTED PRIVATE KEY":
 			return nil, fmt.Errorf("%w: encrypted PEM keys are not supported; decrypt it first", ErrKeyFormat)
 		default:
-			return nil, fmt.Errorf("%w: PEM block %q is not a key", ErrKeyFormat, quote.Value(block.Type))
+			return nil, fmt.Errorf("%w: PEM block %s is not a key", ErrKeyFormat, quote.Value(block.Type))
 		}
 		if err != nil {
 			return nil, pemError(block.Type, block.Bytes)
@@ -413,7 +413,7 @@ func readDERKey(blockType string, der []byte) (derKey, error) {
 		}
 		return derKey{kty: "EC", crv: curveName(key.Curve)}, nil
 	}
-	return derKey{}, fmt.Errorf("PEM block %q is not a key", quote.Value(blockType))
+	return derKey{}, fmt.Errorf("PEM block %s is not a key", quote.Value(blockType))
 }
 
 // readAlgorithmKey reads the key that a PKCS#8 or PKIX structure wraps:

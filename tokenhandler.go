@@ -190,12 +190,12 @@ func checkOrigin(o string) error {
 		return nil
 	}
 	if strings.Contains(o, "*") {
-		return fmt.Errorf("jwks: CORS origin %q has a wildcard, which no Origin matches: list each origin, or allow any with *", quote.Value(o))
+		return fmt.Errorf("jwks: CORS origin %s has a wildcard, which no Origin matches: list each origin, or allow any with *", quote.Value(o))
 	}
 	u, err := url.Parse(o)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
 		u.Path != "" || u.RawQuery != "" || u.User != nil || strings.HasSuffix(o, "?") || strings.ContainsRune(o, '#') {
-		return fmt.Errorf("jwks: CORS origin %q is not scheme://host[:port] (no path, no trailing slash) or *", quote.Value(o))
+		return fmt.Errorf("jwks: CORS origin %s is not scheme://host[:port] (no path, no trailing slash) or *", quote.Value(o))
 	}
 	return nil
 }

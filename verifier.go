@@ -203,7 +203,7 @@ func (v *Verifier) verify(ctx context.Context, t *splitJWS) (*Claims, error) {
 // without a "kid" unless it is HS256 (legacy Supabase tokens have none).
 func (v *Verifier) checkHeader(h *jwsHeader) error {
 	if !slices.Contains(v.algorithms, Algorithm(h.Alg)) {
-		return fmt.Errorf("%w: algorithm %q not allowed", ErrSignature, quote.Value(h.Alg))
+		return fmt.Errorf("%w: algorithm %s not allowed", ErrSignature, quote.Value(h.Alg))
 	}
 	if h.Alg != hs256 && (h.Kid == nil || *h.Kid == "") {
 		return fmt.Errorf("%w: token has no kid", ErrUnknownKey)
@@ -227,12 +227,12 @@ func (v *Verifier) checkSignature(ctx context.Context, t *splitJWS, sig []byte) 
 	key, err := v.keys.LookupKey(ctx, *h.Kid)
 	if err != nil {
 		if errors.Is(err, ErrUnknownKey) {
-			return fmt.Errorf("%w: kid %q", ErrUnknownKey, quote.Value(*h.Kid))
+			return fmt.Errorf("%w: kid %s", ErrUnknownKey, quote.Value(*h.Kid))
 		}
 		return err
 	}
 	if key == nil || key.spec == nil { // a KeySource of the caller's that broke its contract
-		return fmt.Errorf("%w: the key source returned no key for kid %q", ErrUnknownKey, quote.Value(*h.Kid))
+		return fmt.Errorf("%w: the key source returned no key for kid %s", ErrUnknownKey, quote.Value(*h.Kid))
 	}
 	if key.spec.alg != Algorithm(h.Alg) {
 		return fmt.Errorf("%w: token alg %s, key %s is %s", ErrSignature, h.Alg, key.kid, key.spec.alg)

@@ -215,7 +215,7 @@ func (ks *KeySet) LookupKey(ctx context.Context, kid string) (*jwks.Key, error) 
 		case <-f.wait():
 		case <-ctx.Done():
 			if s != nil {
-				return nil, fmt.Errorf("remote: kid %q is not in the key set, and the context ended during a refresh: %w: %w",
+				return nil, fmt.Errorf("remote: kid %s is not in the key set, and the context ended during a refresh: %w: %w",
 					quote.Value(kid), jwks.ErrUnknownKey, ctx.Err())
 			}
 			return nil, ks.unavailable(ctx.Err())
@@ -249,7 +249,7 @@ func validKeyID(kid string) bool {
 }
 
 func (ks *KeySet) unknown(kid string) error {
-	return fmt.Errorf("remote: kid %q is not in the key set at %s: %w", quote.Value(kid), ks.url, jwks.ErrUnknownKey)
+	return fmt.Errorf("remote: kid %s is not in the key set at %s: %w", quote.Value(kid), ks.url, jwks.ErrUnknownKey)
 }
 
 func (ks *KeySet) unavailable(cause error) error {

@@ -269,10 +269,10 @@ func (a *Authenticator) policy(u *User) error {
 		return fmt.Errorf("supabase: access token: %w: role: %w", jwks.ErrMissingClaim, jwks.ErrUnauthenticated)
 	}
 	if !slices.Contains(a.cfg.roles, u.Role) {
-		return fmt.Errorf("supabase: role %q is not accepted: %w", quote.Value(u.Role), jwks.ErrForbidden)
+		return fmt.Errorf("supabase: role %s is not accepted: %w", quote.Value(u.Role), jwks.ErrForbidden)
 	}
 	if id := u.clientID; id != nil && !slices.Contains(a.cfg.clients, "*") && !slices.Contains(a.cfg.clients, *id) {
-		return fmt.Errorf("supabase: the token was issued to OAuth client %q: %w", quote.Value(*id), jwks.ErrForbidden)
+		return fmt.Errorf("supabase: the token was issued to OAuth client %s: %w", quote.Value(*id), jwks.ErrForbidden)
 	}
 	if u.IsAnonymous && !a.cfg.allowAnonymous {
 		return fmt.Errorf("supabase: anonymous users may not sync: %w", jwks.ErrForbidden)

@@ -87,7 +87,7 @@ func Refused(resp *http.Response) error {
 	}
 	host := "no valid Location"
 	if u, err := resp.Location(); err == nil && u.Host != "" {
-		host = fmt.Sprintf("host %q", quote.Value(u.Host))
+		host = fmt.Sprintf("host %s", quote.Value(u.Host))
 	}
 	return fmt.Errorf("HTTP status %d, a redirect to %s: %w", resp.StatusCode, host, ErrNotFollowed)
 }
