@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/powersync-jwks/jwks"
+	"github.com/powersync-jwks/jwks/internal/testkit"
 )
 
 // TestRSAKeyShapes covers the RSA keys that decode but are not the plain
@@ -41,8 +42,8 @@ func TestRSAKeyShapes(t *testing.T) {
 		}},
 	})
 
-	rs := testKey(t, jwks.RS256)
-	other := newKey(t, jwks.RS256)
+	rs := testkit.Key(t, jwks.RS256)
+	other := testkit.NewKey(t, jwks.RS256)
 	otherJWK := privateJWK(t, other)
 	exp := func(bits uint, plus int64) string { // 2^bits + plus
 		return big64(new(big.Int).Add(new(big.Int).Lsh(big.NewInt(1), bits), big.NewInt(plus)))

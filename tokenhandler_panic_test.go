@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/powersync-jwks/jwks"
+	"github.com/powersync-jwks/jwks/internal/testkit"
 )
 
 // TestTokenHandlerRecoversFromAPanic: an Authenticator that panics does not
@@ -34,8 +35,8 @@ func TestTokenHandlerRecoversFromAPanic(t *testing.T) {
 
 	for name, auth := range map[string]jwks.Authenticator{"runtime error": panicky, "panic quoting the header": quoting} {
 		t.Run(name, func(t *testing.T) {
-			logs := &syncBuffer{}
-			serverLog := &syncBuffer{}
+			logs := &testkit.LogBuffer{}
+			serverLog := &testkit.LogBuffer{}
 			h := newTokenHandler(t, f.signer, auth, jwks.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
 			mux := http.NewServeMux()
 			mux.Handle("GET /powersync-auth", h)
@@ -81,7 +82,7 @@ func TestTokenHandlerRecoversFromAPanic(t *testing.T) {
 func TestTokenHandlerLetsErrAbortHandlerThrough(t *testing.T) {
 	f := newTokenFixture(t)
 	abort := jwks.AuthenticatorFunc(func(*http.Request) (*jwks.Identity, error) { panic(http.ErrAbortHandler) })
-	logs := &syncBuffer{}
+	logs := &testkit.LogBuffer{}
 	h := newTokenHandler(t, f.signer, abort, jwks.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
 	assert.PanicsWithValue(t, http.ErrAbortHandler, func() {
 		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))

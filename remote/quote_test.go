@@ -15,7 +15,7 @@ import (
 // reaches errors and logs quoted, escaped and bounded to 32 bytes, cut on a
 // UTF-8 boundary.
 func TestErrorsAndLogsQuoteKeyIDs(t *testing.T) {
-	a := newKey(t, jwks.ES256, "a")
+	a := testkit.NewKey(t, jwks.ES256, jwks.WithKeyID("a"))
 	secret := jwkMap(t, a)
 	secret["kid"], secret["d"] = "evil\x1b[2J\r\nlevel=ERROR", "AAAA"
 	_, url := newLoopbackServer(t, serveDoc(docOf(t, a, secret)))

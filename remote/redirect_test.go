@@ -29,7 +29,7 @@ func redirectTo(status int, target string) http.HandlerFunc {
 // anywhere, is a failed fetch: the last good set is kept, the target is
 // never asked, and the log names the status and the target's host only.
 func TestRedirectsAreNotFollowed(t *testing.T) {
-	a, b := newKey(t, jwks.ES256, "a"), newKey(t, jwks.ES256, "b")
+	a, b := testkit.NewKey(t, jwks.ES256, jwks.WithKeyID("a")), testkit.NewKey(t, jwks.ES256, jwks.WithKeyID("b"))
 	target, targetURL := newLoopbackServer(t, serveDoc(docOf(t, b)))
 	targetHost := strings.TrimPrefix(strings.TrimSuffix(targetURL, "/jwks.json"), "http://")
 
@@ -90,7 +90,7 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 // TestSameOriginRedirects: WithSameOriginRedirects follows redirects on the
 // same scheme, host and port, and no others.
 func TestSameOriginRedirects(t *testing.T) {
-	a, b := newKey(t, jwks.ES256, "a"), newKey(t, jwks.ES256, "b")
+	a, b := testkit.NewKey(t, jwks.ES256, jwks.WithKeyID("a")), testkit.NewKey(t, jwks.ES256, jwks.WithKeyID("b"))
 	target, targetURL := newLoopbackServer(t, serveDoc(docOf(t, b)))
 
 	src, srcURL := newLoopbackServer(t, nil)
