@@ -15,6 +15,7 @@ import (
 
 	"github.com/powersync-jwks/jwks"
 	"github.com/powersync-jwks/jwks/internal/quote"
+	"github.com/powersync-jwks/jwks/internal/redirect"
 )
 
 // secretMembers are the JWK members that hold private or symmetric key
@@ -58,6 +59,9 @@ func (ks *KeySet) fetch() error {
 		ks.snap.Store(&next)
 		ks.cfg.log.Debug("remote: key set not modified", "url", ks.url)
 		return nil
+	}
+	if err := redirect.Refused(resp); err != nil {
+		return err // logged by start: the status and the Location's host, nothing else of it
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return fmt.Errorf("HTTP status %d", resp.StatusCode)
