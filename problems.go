@@ -3,17 +3,38 @@ package jwks
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 )
 
+// A ProblemError is one reason a token is refused, as [Verifier.Problems]
+// reports it: the part of the token at fault, and the error Verify would
+// return for it.
+type ProblemError struct {
+	// Part is what is at fault: "token" for its form as a whole (not a
+	// compact JWS, too large, a header that does not decode or has a "crit"
+	// member), "alg" or "kid" of the header, "signature" (its encoding, the
+	// key's algorithm, or the signature itself), "claims" for a claims part
+	// that does not decode, or the name of a claim: "sub", "iat", "exp" (an
+	// expiry, or a lifetime too long), "nbf", "aud", "iss", "jti",
+	// "parameters", or another claim of the wrong type.
+	Part string
+	Err  error // wraps the token errors of the package, as Verify's error would
+}
+
+func (e *ProblemError) Error() string { return e.Err.Error() }
+
+// Unwrap returns e.Err, so that errors.Is sees the token errors.
+func (e *ProblemError) Unwrap() error { return e.Err }
+
 // Problems returns every reason [Verifier.Verify] would refuse raw, where
-// Verify returns only the first: each error wraps the token errors of this
-// package as Verify's would ([ErrMalformed], [ErrExpired], [ErrAudience], …),
-// to tell apart with errors.Is. It returns nil exactly when Verify accepts
-// raw, and every token error that Verify's error wraps is wrapped by one of
-// the problems.
+// Verify returns only the first. Each is a [*ProblemError], whose Err wraps
+// the token errors of this package as Verify's would ([ErrMalformed],
+// [ErrExpired], [ErrAudience], …), to tell apart with errors.Is. It returns
+// nil exactly when Verify accepts raw, and every token error that Verify's
+// error wraps is wrapped by one of the problems.
 //
 // The checks are Verify's own, each run on its own: the header ("alg",
 // "kid"), each claim (a claim of the wrong type does not hide the others,
@@ -26,7 +47,7 @@ import (
 func (v *Verifier) Problems(ctx context.Context, raw string) []error {
 	t, err := splitToken(raw)
 	if err != nil {
-		problems := []error{err}
+		problems := []error{&ProblemError{"token", err}}
 		// The claims can still be read when only the header is at fault.
 		if parts := strings.Split(raw, "."); len(raw) <= MaxTokenSize && len(parts) == 3 {
 			problems = append(problems, v.claimProblems(parts[1])...)
@@ -36,21 +57,27 @@ func (v *Verifier) Problems(ctx context.Context, raw string) []error {
 
 	var problems []error
 	headerOK := true
-	for _, err := range []error{v.checkAlgorithm(&t.header), checkHeaderKeyID(&t.header)} {
-		if err != nil {
-			problems = append(problems, err)
-			headerOK = false
-		}
+	if err := v.checkAlgorithm(&t.header); err != nil {
+		problems = append(problems, &ProblemError{"alg", err})
+		headerOK = false
+	}
+	if err := checkHeaderKeyID(&t.header); err != nil {
+		problems = append(problems, &ProblemError{"kid", err})
+		headerOK = false
 	}
 	sig, err := base64.RawURLEncoding.DecodeString(t.signature)
 	sigOK := err == nil && len(sig) > 0
 	if !sigOK {
-		problems = append(problems, fmt.Errorf("%w: signature is not base64url", ErrMalformed))
+		problems = append(problems, &ProblemError{"signature", fmt.Errorf("%w: signature is not base64url", ErrMalformed)})
 	}
 	problems = append(problems, v.claimProblems(t.claims)...)
 	if headerOK && sigOK {
 		if err := v.checkSignature(ctx, t, sig); err != nil {
-			problems = append(problems, err)
+			part := "signature"
+			if errors.Is(err, ErrUnknownKey) {
+				part = "kid"
+			}
+			problems = append(problems, &ProblemError{part, err})
 		}
 	}
 	return problems
@@ -61,7 +88,7 @@ func (v *Verifier) Problems(ctx context.Context, raw string) []error {
 func (v *Verifier) claimProblems(seg string) []error {
 	_, o, err := decodeSegment(seg)
 	if err != nil {
-		return []error{fmt.Errorf("%w: claims: %v", ErrMalformed, err)}
+		return []error{&ProblemError{"claims", fmt.Errorf("%w: claims: %v", ErrMalformed, err)}}
 	}
 	var problems []error
 
@@ -77,7 +104,7 @@ func (v *Verifier) claimProblems(seg string) []error {
 	slices.Sort(names)
 	for _, name := range names {
 		if _, err := readClaims(jsonObject{name: o[name]}); err != nil {
-			problems = append(problems, fmt.Errorf("%w: claims: %v", ErrMalformed, err))
+			problems = append(problems, &ProblemError{name, fmt.Errorf("%w: claims: %v", ErrMalformed, err)})
 			bad[name] = true
 			continue
 		}
@@ -85,7 +112,7 @@ func (v *Verifier) claimProblems(seg string) []error {
 	}
 	tc, err := readClaims(usable)
 	if err != nil { // not expected: each member passed on its own
-		return append(problems, fmt.Errorf("%w: claims: %v", ErrMalformed, err))
+		return append(problems, &ProblemError{"claims", fmt.Errorf("%w: claims: %v", ErrMalformed, err)})
 	}
 
 	now := v.now()
@@ -94,7 +121,7 @@ func (v *Verifier) claimProblems(seg string) []error {
 			return
 		}
 		if err := f(); err != nil {
-			problems = append(problems, err)
+			problems = append(problems, &ProblemError{claim, err})
 		}
 	}
 	check("sub", func() error { _, err := verifySubject(tc.Sub); return err })
@@ -106,7 +133,7 @@ func (v *Verifier) claimProblems(seg string) []error {
 		iat, err1 := unixTime("iat", *tc.Iat)
 		exp, err2 := unixTime("exp", *tc.Exp)
 		if err1 == nil && err2 == nil {
-			check("iat", func() error { return v.verifyLifetime(iat, exp) })
+			check("exp", func() error { return v.verifyLifetime(iat, exp) })
 		}
 	}
 	check("nbf", func() error { _, err := v.verifyNotBefore(tc.Nbf, now); return err })

@@ -38,6 +38,10 @@ func assertProblemsAgree(t testing.TB, v *jwks.Verifier, token string, verifyErr
 		}
 	}
 	for _, p := range problems {
+		var pe *jwks.ProblemError
+		if assert.ErrorAs(t, p, &pe, "each problem is a *ProblemError") {
+			assert.NotEmpty(t, pe.Part, "each problem names the part at fault: %v", p)
+		}
 		assert.NotZero(t, countSentinels(p), "each problem wraps a token error: %v", p)
 		assert.True(t, strings.HasPrefix(p.Error(), "jwks: "), p.Error())
 		if len(token) > 40 {
@@ -182,6 +186,53 @@ func TestVerifierProblemsHS256(t *testing.T) {
 			assert.Equal(t, tc.want, sentinelsOf(problems), "%v", problems)
 			_, err := v.Verify(context.Background(), tc.token)
 			assertProblemsAgree(t, v, tc.token, err)
+		})
+	}
+}
+
+// partsOf returns the Part of each problem.
+func partsOf(t testing.TB, problems []error) []string {
+	t.Helper()
+	var parts []string
+	for _, p := range problems {
+		var pe *jwks.ProblemError
+		require.ErrorAs(t, p, &pe)
+		parts = append(parts, pe.Part)
+	}
+	return parts
+}
+
+// TestVerifierProblemsParts: each problem names the part of the token at
+// fault.
+func TestVerifierProblemsParts(t *testing.T) {
+	v, keys := conformanceVerifier(t)
+	es := keys[jwks.ES256]
+	now := verifyNow.Unix()
+	good := forge(t, es, nil, goodClaims(nil))
+	parts := strings.Split(good, ".")
+	for _, tc := range []struct {
+		name  string
+		token string
+		want  []string
+	}{
+		{"form", parts[0] + "." + parts[1], []string{"token"}},
+		{"crit header, expired", forge(t, es, map[string]any{"crit": []string{"x"}}, goodClaims(map[string]any{"iat": now - 4000, "exp": now - 3600})), []string{"token", "exp"}},
+		{"alg and kid", forge(t, es, map[string]any{"alg": "none", "kid": nil}, goodClaims(nil)), []string{"alg", "kid"}},
+		{"unknown kid", forge(t, es, map[string]any{"kid": "nope"}, goodClaims(nil)), []string{"kid"}},
+		{"key's alg", forge(t, es, map[string]any{"alg": "ES384"}, goodClaims(nil)), []string{"signature"}},
+		{"signature", parts[0] + "." + parts[1] + "." + parts[2][:len(parts[2])-4] + "AAAA", []string{"signature"}},
+		{"claims not JSON", forgeRawClaims(t, es, []byte("x")), []string{"claims"}},
+		{
+			"every claim",
+			forge(t, es, nil, goodClaims(map[string]any{"sub": nil, "iat": now - 2*86400, "exp": now - 3600, "nbf": now + 3600, "aud": "x", "jti": 1, "parameters": "p", "role": "r"})),
+			[]string{"jti", "sub", "exp", "exp", "nbf", "aud", "parameters"},
+		},
+		{"exp before iat", forge(t, es, nil, goodClaims(map[string]any{"iat": now + 30, "exp": now + 20})), []string{"exp"}},
+		{"iat ahead", forge(t, es, nil, goodClaims(map[string]any{"iat": now + 3600, "exp": now + 3900})), []string{"iat"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			problems := v.Problems(context.Background(), tc.token)
+			assert.Equal(t, tc.want, partsOf(t, problems), "%v", problems)
 		})
 	}
 }
