@@ -223,17 +223,21 @@ func (e *explainer) audience(claims map[string]any) problem {
 	var hints []string
 	for _, got := range auds {
 		for _, want := range e.audiences {
-			if h := audienceHint(got, want); h != "" {
+			if h := audienceHint(got, want); h != "" && len(auds) == 1 && len(e.audiences) == 1 {
+				hints = append(hints, "they "+h)
+			} else if h != "" {
 				hints = append(hints, fmt.Sprintf("%q and %q %s", got, want, h))
 			}
 		}
 	}
-	detail := fmt.Sprintf("the token's aud %s is not an audience PowerSync accepts: %s (compared byte for byte)", quoteAll(auds), configured)
+	detail := "the token's aud is not an audience PowerSync accepts (compared byte for byte)\n" +
+		"token aud: " + quoteAll(auds) + "\n" +
+		"accepted:  " + configured
 	if len(auds) == 0 {
 		detail = fmt.Sprintf("the token's aud is an empty list; PowerSync accepts %s", configured)
 	}
-	if len(hints) > 0 {
-		detail += "; hint: " + strings.Join(hints, "; ")
+	for _, h := range hints {
+		detail += "\nhint: " + h
 	}
 	return problem{codeS2105, "audience", detail, fix}
 }

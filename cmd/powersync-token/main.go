@@ -21,11 +21,15 @@
 // It prints the token's header and claims, the key IDs of the JWKS, then
 // each problem:
 //
-//	PSYNC_S2105 audience: the token's "aud" is not an audience PowerSync accepts
-//	  token aud:  "https://abc123.powersync.journeyapps.com/"
-//	  configured: "https://abc123.powersync.journeyapps.com"
-//	  hint: they differ only by a trailing slash: PowerSync compares byte for byte
-//	  fix: …
+//	PSYNC_S2105 audience
+//	  the token's aud is not an audience PowerSync accepts (compared byte for byte)
+//	  token aud: "https://abc123.powersync.journeyapps.com/"
+//	  accepted:  "https://abc123.powersync.journeyapps.com"
+//	  hint: they differ only by a trailing slash
+//	  fix: make the token's aud exactly the audience PowerSync is configured with …
+//
+// and the verdict, "PowerSync would accept this token." or "PowerSync would
+// refuse this token: N problems.".
 //
 // The checks are those of the jwks package's Verifier (jwks.Verifier.Problems),
 // with PowerSync's settings: 60 s of clock skew, a lifetime of at most 24

@@ -63,7 +63,7 @@ func (r *report) writeText(w io.Writer) error {
 		b.WriteString("PowerSync would accept this token.\n")
 	} else {
 		for _, p := range r.Problems {
-			fmt.Fprintf(&b, "%s %s\n  %s\n", p.Code, p.Rule, p.Detail)
+			fmt.Fprintf(&b, "%s %s\n  %s\n", p.Code, p.Rule, strings.ReplaceAll(p.Detail, "\n", "\n  "))
 			if p.Fix != "" {
 				fmt.Fprintf(&b, "  fix: %s\n", p.Fix)
 			}
