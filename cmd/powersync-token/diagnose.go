@@ -150,7 +150,7 @@ func (e *explainer) explain(err error) problem {
 
 	case errors.Is(err, jwks.ErrExpired):
 		exp, _ := num(claims, "exp")
-		ago := e.now.Sub(time.Unix(int64(exp), 0)).Round(time.Second)
+		ago := e.now.Truncate(time.Second).Sub(time.Unix(int64(exp), 0))
 		return problem{codeS2103, "expired",
 			fmt.Sprintf("the token expired at %s, %v ago (PowerSync allows 60 s of clock skew)", unix(exp), ago),
 			"fetch a new token: PowerSync's clients do when it answers 401, and when expiresAt is less than 30 s away. If new tokens are already expired, check the clock of the machine that signs them"}

@@ -27,7 +27,7 @@ func (r *report) writeText(w io.Writer) error {
 	var times []string
 	for _, name := range []string{"iat", "nbf", "exp"} {
 		if secs, ok := num(r.Claims, name); ok && secs >= 0 && secs < 1<<40 {
-			d := r.now.Sub(time.Unix(int64(secs), 0)).Round(time.Second)
+			d := r.now.Truncate(time.Second).Sub(time.Unix(int64(secs), 0))
 			when := fmt.Sprintf("%v ago", d)
 			if d < 0 {
 				when = fmt.Sprintf("in %v", -d)
