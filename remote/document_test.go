@@ -11,15 +11,16 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/powersync-jwks/jwks"
+	"github.com/powersync-jwks/jwks/internal/testkit"
 )
 
 // TestParseDocument: each entry a KeySet skips is reported, with an error
 // that wraps the reason's sentinel and holds no key material; the usable
 // keys come back public, in document order.
 func TestParseDocument(t *testing.T) {
-	b := newKey(t, jwks.EdDSA, "b")
-	c := newKey(t, jwks.ES256, "c")
-	d := newKey(t, jwks.RS256, "d")
+	b := testkit.NewKey(t, jwks.EdDSA, jwks.WithKeyID("b"))
+	c := testkit.NewKey(t, jwks.ES256, jwks.WithKeyID("c"))
+	d := testkit.NewKey(t, jwks.RS256, jwks.WithKeyID("d"))
 
 	private, err := c.MarshalPrivate(jwks.FormatJWK)
 	require.NoError(t, err)
@@ -62,7 +63,7 @@ func TestParseDocument(t *testing.T) {
 		{"curve does not match alg", set("alg", "ES384"), "c", []error{jwks.ErrAlgorithmMismatch}},
 		{"weak RSA key", map[string]any{"kty": "RSA", "kid": "c", "n": base64.RawURLEncoding.EncodeToString(weakModulus), "e": "AQAB"}, "c", []error{jwks.ErrWeakKey}},
 		{"missing y", without("y"), "c", []error{jwks.ErrKeyFormat}},
-		{"duplicate kid", jwkMap(t, newKey(t, jwks.ES256, "d")), "d", []error{jwks.ErrDuplicateKeyID}},
+		{"duplicate kid", jwkMap(t, testkit.NewKey(t, jwks.ES256, jwks.WithKeyID("d"))), "d", []error{jwks.ErrDuplicateKeyID}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			keys, skipped, err := ParseDocument(docOf(t, b, tc.entry, d))
