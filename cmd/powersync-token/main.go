@@ -251,11 +251,11 @@ func (c *command) check(cfg *checkConfig) (*report, error) {
 	defer cancel()
 	doc, err := c.readJWKS(ctx, cfg.jwks)
 	if err != nil {
-		return nil, &usageError{msg: err.Error()}
+		return nil, err // exit status 2, as bad usage
 	}
 	set, err := analyzeJWKS(doc)
 	if err != nil {
-		return nil, usagef("the JWKS at %s: %v (PowerSync drops all its cached keys when a 200 response has no \"keys\" array)", cfg.jwks, err)
+		return nil, fmt.Errorf("the JWKS at %s: %v (PowerSync drops all its cached keys when a 200 response has no \"keys\" array)", cfg.jwks, err)
 	}
 	opts := []jwks.VerifierOption{jwks.WithClock(c.now)}
 	if len(cfg.audiences) > 1 {
