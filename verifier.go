@@ -202,9 +202,22 @@ func (v *Verifier) verify(ctx context.Context, t *splitJWS) (*Claims, error) {
 // checkHeader refuses an "alg" the Verifier does not accept, and a token
 // without a "kid" unless it is HS256 (legacy Supabase tokens have none).
 func (v *Verifier) checkHeader(h *jwsHeader) error {
+	if err := v.checkAlgorithm(h); err != nil {
+		return err
+	}
+	return checkHeaderKeyID(h)
+}
+
+// checkAlgorithm refuses an "alg" the Verifier does not accept.
+func (v *Verifier) checkAlgorithm(h *jwsHeader) error {
 	if !slices.Contains(v.algorithms, Algorithm(h.Alg)) {
 		return fmt.Errorf("%w: algorithm %s not allowed", ErrSignature, quote.Value(h.Alg))
 	}
+	return nil
+}
+
+// checkHeaderKeyID refuses a token without a "kid" unless it is HS256.
+func checkHeaderKeyID(h *jwsHeader) error {
 	if h.Alg != hs256 && (h.Kid == nil || *h.Kid == "") {
 		return fmt.Errorf("%w: token has no kid", ErrUnknownKey)
 	}

@@ -52,5 +52,7 @@
 // or "key_ops" without "verify", keys without a "kid", keys that
 // [jwks.ParseKey] refuses, and every key whose kid is shared by another
 // entry (which one is meant is ambiguous). Logs name the URL, key IDs and
-// reasons, never key material ([WithLogger]).
+// reasons, never key material ([WithLogger]). [ParseDocument] reads a
+// document the same way, to check one before publishing it or to tell why a
+// key is not used.
 package remote
