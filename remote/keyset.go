@@ -17,6 +17,7 @@ import (
 
 	"github.com/powersync-jwks/jwks"
 	"github.com/powersync-jwks/jwks/internal/quote"
+	"github.com/powersync-jwks/jwks/internal/redirect"
 )
 
 // firstRetryDelay is the wait before the refresh goroutine tries again
@@ -149,6 +150,7 @@ func New(ctx context.Context, jwksURL string, opts ...Option) (*KeySet, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
+	cfg.client = redirect.Client(cfg.client, cfg.sameOrigin) // a copy: the caller's client is left as it is
 
 	ks := &KeySet{
 		url:     jwksURL,
@@ -259,7 +261,7 @@ func validKeyID(kid string) bool {
 }
 
 func (ks *KeySet) unknown(kid string) error {
-	return fmt.Errorf("remote: kid %q is not in the key set at %s: %w", quote.Value(kid), ks.url, jwks.ErrUnknownKey)
+	return fmt.Errorf("remote: kid %s is not in the key set at %s: %w", quote.Value(kid), ks.url, jwks.ErrUnknownKey)
 }
 
 func (ks *KeySet) unavailable(cause error) error {
@@ -272,7 +274,7 @@ func (ks *KeySet) unavailable(cause error) error {
 // well exist, so the caller is to try again later (503), not be refused
 // (401).
 func (ks *KeySet) unavailableFor(kid string, cause error) error {
-	return fmt.Errorf("remote: kid %q is not in the last good key set, and fetching %s again failed: %w: %w",
+	return fmt.Errorf("remote: kid %s is not in the last good key set, and fetching %s again failed: %w: %w",
 		quote.Value(kid), ks.url, cause, jwks.ErrUnavailable)
 }
 
