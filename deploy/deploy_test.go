@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -285,9 +286,9 @@ func TestStaticBuildRunsWithTheUnitAndEnvFile(t *testing.T) {
 		}
 		env = append(env, name+"="+value)
 	}
-	var logs strings.Builder
+	logs := &syncBuffer{}
 	cmd := exec.Command(bin, args...)
-	cmd.Env, cmd.Stdout, cmd.Stderr = env, &logs, &logs
+	cmd.Env, cmd.Stdout, cmd.Stderr = env, logs, logs
 	require.NoError(t, cmd.Start())
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
@@ -321,4 +322,23 @@ func TestStaticBuildRunsWithTheUnitAndEnvFile(t *testing.T) {
 		t.Fatalf("powersync-auth did not stop on SIGTERM:\n%s", logs.String())
 	}
 	assert.Contains(t, logs.String(), `"level":"INFO"`, "-log-format json")
+}
+
+// syncBuffer is a buffer that the command's output is copied into while the
+// test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder // guarded by mu
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
