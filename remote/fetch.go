@@ -120,9 +120,9 @@ func (ks *KeySet) readDocument(resp *http.Response) ([]byte, error) {
 // with a "keys" array is refused; within it, a key that cannot be used is
 // skipped, and the others kept. Errors and logs never quote the document.
 func (ks *KeySet) parseDocument(body []byte) (map[string]*jwks.Key, error) {
-	var doc struct {
-		Keys json.RawMessage `json:"keys"`
-	}
+	// The members by their exact names, as jose reads them: a struct
+	// field would take "Keys" or "KEYS" for "keys".
+	var doc map[string]json.RawMessage
 	if err := json.Unmarshal(body, &doc); err != nil {
 		var syntax *json.SyntaxError
 		if errors.As(err, &syntax) {
@@ -130,8 +130,9 @@ func (ks *KeySet) parseDocument(body []byte) (map[string]*jwks.Key, error) {
 		}
 		return nil, errors.New("document is not a JSON object")
 	}
+	member := doc["keys"]
 	var entries []json.RawMessage
-	if len(doc.Keys) == 0 || bytes.Equal(doc.Keys, []byte("null")) || json.Unmarshal(doc.Keys, &entries) != nil {
+	if len(member) == 0 || bytes.Equal(member, []byte("null")) || json.Unmarshal(member, &entries) != nil {
 		return nil, errors.New(`document has no "keys" array`)
 	}
 
