@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/powersync-jwks/jwks"
+	"github.com/powersync-jwks/jwks/internal/testkit"
 )
 
 // FuzzParseKey: no input makes ParseKey panic, and every key it accepts
@@ -83,7 +84,7 @@ func checkPublicMembers(t *testing.T, input, pub []byte) {
 // FuzzVerify: no input makes Verify panic, and nothing but the tokens the
 // key signed verifies.
 func FuzzVerify(f *testing.F) {
-	key := testKey(f, jwks.ES256)
+	key := testkit.Key(f, jwks.ES256)
 	ks, err := jwks.NewKeySet(key)
 	if err != nil {
 		f.Fatal(err)

@@ -81,7 +81,7 @@ func bodyIdentity(r *http.Request) (*jwks.Identity, error) {
 // in testdata/fuzz/FuzzTokenHandler. Run longer with
 // go test -run '^$' -fuzz '^FuzzTokenHandler$' -fuzztime 5m .
 func FuzzTokenHandler(f *testing.F) {
-	ks, err := jwks.NewKeySet(testKey(f, jwks.ES256))
+	ks, err := jwks.NewKeySet(testkit.Key(f, jwks.ES256))
 	if err != nil {
 		f.Fatal(err)
 	}

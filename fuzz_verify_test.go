@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/powersync-jwks/jwks"
+	"github.com/powersync-jwks/jwks/internal/testkit"
 )
 
 // fuzzNow is the clock of FuzzVerifyMutated: the claims of its seed corpus
@@ -61,9 +62,9 @@ func (s fuzzSigner) sign(t testing.TB, input string) []byte {
 // go test -run '^$' -fuzz '^FuzzVerifyMutated$' -fuzztime 5m .
 func FuzzVerifyMutated(f *testing.F) {
 	keys := []*jwks.Key{
-		newKey(f, jwks.ES256, jwks.WithKeyID("fuzz-es256")),
-		newKey(f, jwks.EdDSA, jwks.WithKeyID("fuzz-eddsa")),
-		newKey(f, jwks.RS256, jwks.WithKeyID("fuzz-rs256")),
+		testkit.NewKey(f, jwks.ES256, jwks.WithKeyID("fuzz-es256")),
+		testkit.NewKey(f, jwks.EdDSA, jwks.WithKeyID("fuzz-eddsa")),
+		testkit.NewKey(f, jwks.RS256, jwks.WithKeyID("fuzz-rs256")),
 	}
 	ks, err := jwks.NewKeySet(keys[0], keys[1:]...)
 	if err != nil {

@@ -66,7 +66,7 @@ func TestLoad(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), loadTimeLimit)
 	defer cancel()
 
-	ks, err := jwks.NewKeySet(testKey(t, jwks.ES256))
+	ks, err := jwks.NewKeySet(testkit.Key(t, jwks.ES256))
 	if err != nil {
 		t.Fatal(err)
 	}

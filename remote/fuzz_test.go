@@ -46,10 +46,10 @@ const goodKID = "fuzz-good-key"
 // before. The seed corpus is in testdata/fuzz/FuzzJWKSDocument. Run longer
 // with go test -run '^$' -fuzz '^FuzzJWKSDocument$' -fuzztime 5m ./remote.
 func FuzzJWKSDocument(f *testing.F) {
-	good := newKey(f, jwks.ES256, goodKID)
+	good := testkit.NewKey(f, jwks.ES256, jwks.WithKeyID(goodKID))
 	goodJWK := publicJWK(f, good)
 	f.Add(docOf(f, good))
-	f.Add(docOf(f, newKey(f, jwks.EdDSA, "a"), newKey(f, jwks.ES384, "b")))
+	f.Add(docOf(f, testkit.NewKey(f, jwks.EdDSA, jwks.WithKeyID("a")), testkit.NewKey(f, jwks.ES384, jwks.WithKeyID("b"))))
 	f.Add([]byte(`{"keys":[]}`))
 	f.Add([]byte(`{"keys":[{"kty":"oct","kid":"s","k":"c2VjcmV0"}]}`))
 
