@@ -140,7 +140,10 @@ func lookupAll(t *testing.T, doc []byte, extra string, want *jwks.Key) (ids []st
 			if !strings.HasPrefix(err.Error(), "remote: ") {
 				t.Fatalf("error without the package prefix: %v", err)
 			}
-			if accepted && !errors.Is(err, jwks.ErrUnknownKey) || !accepted && !errors.Is(err, jwks.ErrUnavailable) {
+			// A kid that cannot be valid is unknown without a fetch; any
+			// other is unknown to a usable set, and unavailable without one.
+			unknown := accepted || !validKeyID(kid)
+			if unknown && !errors.Is(err, jwks.ErrUnknownKey) || !unknown && !errors.Is(err, jwks.ErrUnavailable) {
 				t.Fatalf("kid %q: %v (document accepted: %v)", kid, err, accepted)
 			}
 		case k == nil || k.CanSign() || k.KeyID() != kid || !slices.Contains(ids, kid):
