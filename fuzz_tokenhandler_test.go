@@ -96,8 +96,8 @@ func FuzzTokenHandler(f *testing.F) {
 	common := []jwks.TokenHandlerOption{jwks.WithLogger(testkit.Discard), jwks.WithMaxBodyBytes(1 << 10), jwks.WithRateLimit(denyHeader{})}
 	handlers := []http.Handler{
 		newTokenHandler(f, signer, jwks.Anonymous(jwks.WithAnonymousParameters(map[string]any{"anonymous": true})),
-			append(common, jwks.WithCORS(fuzzOrigins...))...),
-		newTokenHandler(f, signer, jwks.AuthenticatorFunc(bodyIdentity), append(common, jwks.WithCORS("*"))...),
+			slices.Concat(common, []jwks.TokenHandlerOption{jwks.WithCORS(fuzzOrigins...)})...),
+		newTokenHandler(f, signer, jwks.AuthenticatorFunc(bodyIdentity), slices.Concat(common, []jwks.TokenHandlerOption{jwks.WithCORS("*")})...),
 	}
 
 	f.Add("GET", "/powersync-auth-anonymous", "", "", "", []byte{}, byte(0))
