@@ -60,7 +60,8 @@ func FuzzParseKey(f *testing.F) {
 }
 
 // checkPublicMembers fails unless the public members of a JWK input (n and
-// e, or x and y) hold the numbers of the accepted key's public JWK.
+// e, or x and y, those of its key type) hold the numbers of the accepted
+// key's public JWK.
 func checkPublicMembers(t *testing.T, input, pub []byte) {
 	t.Helper()
 	var in, out map[string]any
@@ -72,7 +73,10 @@ func checkPublicMembers(t *testing.T, input, pub []byte) {
 		if !ok {
 			continue
 		}
-		got, _ := out[name].(string)
+		got, ok := out[name].(string)
+		if !ok {
+			continue // not a member of this key type ("y" of an OKP key)
+		}
 		a, err1 := base64.RawURLEncoding.DecodeString(strings.TrimRight(given, "="))
 		b, err2 := base64.RawURLEncoding.DecodeString(got)
 		if err1 == nil && err2 == nil && new(big.Int).SetBytes(a).Cmp(new(big.Int).SetBytes(b)) != 0 {
