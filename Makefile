@@ -1,6 +1,6 @@
 # The commands the README names. `make test` is what CI runs (.ci/run).
 
-.PHONY: test bench serve loadbench
+.PHONY: test fuzz bench serve loadbench
 
 # Format check, vet, then every test with the race detector, over both
 # modules (the root and pgstore/, tied by go.work). The interop tests need the
@@ -11,6 +11,12 @@ test: interop/node_modules/.package-lock.json
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	go vet ./... ./pgstore/...
 	go test -race ./... ./pgstore/...
+
+# Each fuzz target for FUZZTIME (default 10s), one at a time, after its seed
+# corpus (testdata/fuzz/); CI runs it after the tests, 8s each. Look harder with
+# make fuzz FUZZTIME=10m, or one target: FUZZTIME=1h scripts/fuzz FuzzVerifyMutated.
+fuzz:
+	scripts/fuzz
 
 interop/node_modules/.package-lock.json: interop/package.json interop/package-lock.json
 	cd interop && npm ci --no-audit --no-fund
