@@ -33,25 +33,6 @@ import (
 	"github.com/powersync-jwks/jwks/pgstore/internal/pgtest"
 )
 
-// pgLoadPolicy runs PowerSync's periods scaled down, 5 min to 150 ms:
-// replicas re-read the ring every 50 ms (and hear of each change by
-// LISTEN/NOTIFY sooner), the JWKS may be cached for 150 ms and verifiers
-// refresh 150 ms after their last fetch. Tokens live 1 s, the Signer's
-// shortest, with 200 ms of leeway. So PublishAhead is the safe minimum,
-// 350 ms, Retention 1.25 s, and RotateEvery 400 ms: 50 rotations take
-// about 20 s.
-var pgLoadPolicy = func() keyring.Policy {
-	p := keyring.Policy{
-		StorePoll:        50 * time.Millisecond,
-		JWKSMaxAge:       150 * time.Millisecond,
-		VerifierRefresh:  150 * time.Millisecond,
-		MaxTokenLifetime: time.Second,
-		Leeway:           200 * time.Millisecond,
-	}
-	p.RotateEvery = p.SafePublishAhead() + 50*time.Millisecond
-	return p
-}()
-
 // newKEK returns a random key-encryption key.
 func newKEK(t testing.TB) []byte {
 	t.Helper()
@@ -116,13 +97,11 @@ func TestRotationUnderLoad(t *testing.T) {
 	}
 
 	res := rotationtest.Run(t, rotationtest.Config{
-		Stores:      stores,
-		Policy:      pgLoadPolicy,
-		Options:     []keyring.Option{keyring.WithKeyEncryptionKeys(newKEK(t))},
-		Restart:     true,
-		Convergence: 300 * time.Millisecond,
-		Timeout:     2 * time.Minute,
-		Watch:       watch,
+		Stores:  stores, // and rotationtest.DefaultPolicy
+		Options: []keyring.Option{keyring.WithKeyEncryptionKeys(newKEK(t))},
+		Restart: true,
+		Timeout: 2 * time.Minute,
+		Watch:   watch,
 	})
 
 	mu.Lock()

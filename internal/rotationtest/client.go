@@ -51,8 +51,6 @@ func parseToken(raw string, leeway time.Duration) (token, error) {
 
 // tally counts what the clients saw.
 type tally struct {
-	leeway time.Duration
-
 	minted, unavailable, verified, failed, late, restarts atomic.Int64
 
 	mu     sync.Mutex // guards the fields below
@@ -109,13 +107,13 @@ func (t *tally) problems() []string {
 
 // client mints tokens from random replicas and has random verifiers check
 // each at once, and an older token that is still valid.
-func client(id int, cfg Config, reps []*replica, caches []*powerSyncCache, tally *tally, stop <-chan struct{}) {
+func client(id int, cfg Config, rec *recorder, reps []*replica, caches []*powerSyncCache, tally *tally, stop <-chan struct{}) {
 	// A Verifier per cache, with the clock pinned to the start of each
 	// check: a check that a slow scheduler makes late does not fail on exp.
 	var now atomic.Int64
 	verifiers := make([]*jwks.Verifier, len(caches))
 	for i, c := range caches {
-		v, err := jwks.NewVerifier(c, Audience, jwks.WithLeeway(cfg.Policy.Leeway),
+		v, err := jwks.NewVerifier(c, Audience, jwks.WithLeeway(cfg.Leeway),
 			jwks.WithClock(func() time.Time { return time.Unix(0, now.Load()) }))
 		if err != nil {
 			tally.problem("client %d: %v", id, err)
@@ -138,8 +136,8 @@ func client(id int, cfg Config, reps []*replica, caches []*powerSyncCache, tally
 			tally.late.Add(1) // checked after its end: it says nothing of the keys
 		default:
 			tally.failed.Add(1)
-			tally.problem("client %d, verifier %d: token of %s refused at %s (verifier's keys %v, fetched %s): %v",
-				id, i, tok.kid, at.Format(time.StampMilli), caches[i].keyIDs(), caches[i].lastFetch().Format(time.StampMilli), err)
+			tally.problem("client %d, verifier %d: token of %s (%s) refused at %s (verifier's keys %v, %s): %v",
+				id, i, tok.kid, rec.history(tok.kid), at.Format(time.StampMilli), caches[i].keyIDs(), caches[i].lastFetch(), err)
 		}
 	}
 	var pool []token
@@ -151,7 +149,7 @@ func client(id int, cfg Config, reps []*replica, caches []*powerSyncCache, tally
 		default:
 		}
 		r := reps[rand.IntN(len(reps))]
-		tok, err := mint(httpClient, r.srv.URL, cfg.Policy.Leeway)
+		tok, err := mint(httpClient, r.srv.URL, cfg.Leeway)
 		if errors.Is(err, errUnavailable) {
 			tally.unavailable.Add(1)
 			time.Sleep(time.Millisecond)
@@ -171,7 +169,7 @@ func client(id int, cfg Config, reps []*replica, caches []*powerSyncCache, tally
 		if pool = append(pool, tok); len(pool) > 200 {
 			pool = pool[1:]
 		}
-		time.Sleep(2 * time.Millisecond)
+		time.Sleep(cfg.Pause)
 	}
 }
 

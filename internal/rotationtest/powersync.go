@@ -33,7 +33,9 @@ type powerSyncCache struct {
 	mu       sync.Mutex // guards the fields below
 	keys     map[string]*jwks.Key
 	fetched  time.Time // when the last good fetch ended
+	from     string    // the replica it came from, and when it started
 	fetching bool
+	inflight string  // the fetch in flight: where to, since when
 	budget   float64 // unknown-kid refetches allowed now
 	budgetAt time.Time
 
@@ -76,23 +78,27 @@ func (c *powerSyncCache) startFetch() {
 		return
 	}
 	c.fetching = true
+	url := c.urls[rand.IntN(len(c.urls))]
+	c.inflight = fmt.Sprintf("in flight to %s since %s", url, time.Now().Format(time.StampMilli))
 	c.wg.Go(func() {
-		keys, err := c.fetchJWKS()
+		started := time.Now()
+		keys, err := c.fetchJWKS(url)
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		c.fetching = false
+		c.fetching, c.inflight = false, ""
 		if err != nil {
 			c.failures.Add(1)
 			return // the old keys stay
 		}
 		c.keys, c.fetched = keys, time.Now()
+		c.from = fmt.Sprintf("from %s, started %s", url, started.Format(time.StampMilli))
 		c.fetches.Add(1)
 	})
 }
 
 // fetchNow fetches at once.
 func (c *powerSyncCache) fetchNow() error {
-	keys, err := c.fetchJWKS()
+	keys, err := c.fetchJWKS(c.urls[rand.IntN(len(c.urls))])
 	if err != nil {
 		return err
 	}
@@ -102,8 +108,8 @@ func (c *powerSyncCache) fetchNow() error {
 	return nil
 }
 
-func (c *powerSyncCache) fetchJWKS() (map[string]*jwks.Key, error) {
-	resp, err := c.client.Get(c.urls[rand.IntN(len(c.urls))] + "/jwks")
+func (c *powerSyncCache) fetchJWKS(url string) (map[string]*jwks.Key, error) {
+	resp, err := c.client.Get(url + "/jwks")
 	if err != nil {
 		return nil, err
 	}
@@ -146,11 +152,12 @@ func (c *powerSyncCache) keyIDs() []string {
 	return out
 }
 
-// lastFetch returns when the last good fetch ended.
-func (c *powerSyncCache) lastFetch() time.Time {
+// lastFetch describes the last good fetch, and the one in flight, for a
+// failure's message.
+func (c *powerSyncCache) lastFetch() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.fetched
+	return fmt.Sprintf("fetched %s %s; %s", c.fetched.Format(time.StampMilli), c.from, c.inflight)
 }
 
 // counts returns the number of good fetches and of failed ones.

@@ -211,6 +211,25 @@ func (r *recorder) kinds() (added, promoted, removed, other int) {
 	return added, promoted, removed, other
 }
 
+// history says when the key kid was staged and promoted (when the first
+// version with it, and with it active, was stored), for a failure's
+// message.
+func (r *recorder) history(kid string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var staged, promoted time.Time
+	for _, o := range r.sorted() {
+		if staged.IsZero() && slices.Contains(o.published, kid) {
+			staged = o.committed
+		}
+		if o.active == kid {
+			promoted = o.committed
+			break
+		}
+	}
+	return fmt.Sprintf("staged %s, promoted %s", staged.Format(time.StampMilli), promoted.Format(time.StampMilli))
+}
+
 func (r *recorder) problems() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -60,7 +60,7 @@ func startProcess(store keyring.Store, cfg Config) (*process, error) {
 		if err != nil {
 			return nil, err
 		}
-		signer, err := jwks.NewSigner(m.KeySet(), Audience, jwks.WithTokenLifetime(cfg.Policy.MaxTokenLifetime))
+		signer, err := jwks.NewSigner(m.KeySet(), Audience, jwks.WithTokenLifetime(cfg.TokenLifetime))
 		if err != nil {
 			return nil, err
 		}

@@ -15,6 +15,7 @@
 package rotationtest
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -34,6 +35,46 @@ import (
 // Audience is the audience of the tokens: the PowerSync instance.
 const Audience = "https://powersync.example"
 
+// How the replicas and verifiers work by default: PowerSync's periods
+// scaled down, 5 min to 200 ms.
+const (
+	DefaultTokenLifetime = time.Second            // of the tokens the replicas sign: the Signer's shortest
+	DefaultLeeway        = 200 * time.Millisecond // of the verifiers
+	DefaultRefresh       = 200 * time.Millisecond // how long after its last fetch a verifier fetches the JWKS again
+	// DefaultPause is how long a client waits between tokens: some fifty
+	// tokens a second with three clients, so that the test itself leaves
+	// the machine idle enough for its timings.
+	DefaultPause = 50 * time.Millisecond
+)
+
+// DefaultPolicy is the replicas' policy unless Config.Policy is set.
+//
+// The policy's periods are bounds, not timers, and at this scale the time a
+// machine takes to do things is no longer negligible as it is against
+// minutes: on a busy CI machine under the race detector, a fetch of the
+// JWKS, a store write or a goroutine's wake-up can take several hundred
+// milliseconds. So the policy is told that a change reaches every replica,
+// writes included, within StorePoll = 300 ms (which is also how often the
+// replicas re-read the store; a MemoryStore, and PostgreSQL's NOTIFY, tell
+// them at once); that a verifier's copy of the JWKS is at most
+// VerifierRefresh = 600 ms old, its refresh period plus its fetches; and
+// that tokens live at most MaxTokenLifetime = 1.5 s, which leaves half a
+// second for a replica that is slow to sign with the new key after a
+// promotion. PublishAhead is the safe minimum, 1.1 s; Retention is 2 s; and
+// RotateEvery, 1.15 s, is just above the shortest the policy allows (more
+// than PublishAhead). 50 rotations take about a minute.
+var DefaultPolicy = func() keyring.Policy {
+	p := keyring.Policy{
+		StorePoll:        300 * time.Millisecond,
+		JWKSMaxAge:       DefaultRefresh,
+		VerifierRefresh:  3 * DefaultRefresh,
+		MaxTokenLifetime: DefaultTokenLifetime + 500*time.Millisecond,
+		Leeway:           DefaultLeeway,
+	}
+	p.RotateEvery = p.SafePublishAhead() + 50*time.Millisecond
+	return p
+}()
+
 // Config describes a run. Zero fields take the defaults given.
 type Config struct {
 	// Stores holds each replica's Store, one replica per element. Replicas
@@ -41,10 +82,10 @@ type Config struct {
 	// database have a Store each, as separate servers would.
 	Stores []keyring.Store
 
-	// Policy is every replica's policy. RotateEvery must be set, and the
-	// durations should be scaled down (see the keyring tests' loadPolicy).
-	// Tokens live Policy.MaxTokenLifetime, which must be whole seconds
-	// (the Signer's), and verifiers allow Policy.Leeway.
+	// Policy is every replica's policy: DefaultPolicy. It must rotate, and
+	// its bounds must hold the test's own periods, with room to spare:
+	// Policy.MaxTokenLifetime ≥ TokenLifetime, Policy.VerifierRefresh ≥
+	// Refresh, Policy.Leeway ≥ Leeway.
 	Policy keyring.Policy
 
 	// Options are given to every replica's keyring.New, after
@@ -60,18 +101,29 @@ type Config struct {
 	Restart     bool
 	RestartDown time.Duration
 
-	// Clients is the number of goroutines minting and checking tokens: 4.
-	Clients int
-	// Verifiers is the number of PowerSync processes, each with its own
-	// JWKS cache: 3.
-	Verifiers int
+	// TokenLifetime is the lifetime of the tokens the replicas sign, whole
+	// seconds: DefaultTokenLifetime.
+	TokenLifetime time.Duration
+	// Leeway is the verifiers' exp leeway: DefaultLeeway.
+	Leeway time.Duration
+	// Refresh is how long after its last fetch a verifier fetches the JWKS
+	// again, PowerSync's 5 minutes scaled: DefaultRefresh.
+	Refresh time.Duration
 	// RefetchEvery is PowerSync's one unknown-kid refetch a minute, scaled:
 	// 1s.
 	RefetchEvery time.Duration
 
-	// Convergence bounds how long after a version is written every running
-	// replica must publish it: StorePoll and room for a busy machine
-	// (250ms).
+	// Clients is the number of goroutines minting and checking tokens: 3.
+	Clients int
+	// Pause is how long a client waits between tokens: DefaultPause.
+	Pause time.Duration
+	// Verifiers is the number of PowerSync processes, each with its own
+	// JWKS cache: 3.
+	Verifiers int
+
+	// Convergence bounds how long after a version is stored every running
+	// replica must publish it: StorePoll, and room for a busy machine
+	// running the race detector (2s). The test logs the slowest it saw.
 	Convergence time.Duration
 	// Margin: a token is checked only while it has that long left, so that
 	// a slow scheduler does not make the check after the token's end
@@ -101,23 +153,24 @@ func (c Config) withDefaults() Config {
 			*n = v
 		}
 	}
+	if c.Policy == (keyring.Policy{}) {
+		c.Policy = DefaultPolicy
+	}
 	defInt(&c.Rotations, 50)
-	defInt(&c.Clients, 4)
+	defInt(&c.Clients, 3)
 	defInt(&c.Verifiers, 3)
 	def(&c.RestartDown, 300*time.Millisecond)
+	def(&c.TokenLifetime, DefaultTokenLifetime)
+	def(&c.Leeway, DefaultLeeway)
+	def(&c.Refresh, DefaultRefresh)
 	def(&c.RefetchEvery, time.Second)
-	def(&c.Convergence, 250*time.Millisecond)
+	def(&c.Pause, DefaultPause)
+	def(&c.Convergence, 2*time.Second)
 	def(&c.Margin, 50*time.Millisecond)
 	def(&c.Timeout, 3*time.Minute)
 	if c.MinChecks == 0 {
 		c.MinChecks = 1000
 	}
-	p := &c.Policy
-	def(&p.JWKSMaxAge, keyring.DefaultJWKSMaxAge)
-	def(&p.VerifierRefresh, keyring.DefaultVerifierRefresh)
-	def(&p.StorePoll, keyring.DefaultStorePoll)
-	def(&p.MaxTokenLifetime, keyring.DefaultMaxTokenLifetime)
-	def(&p.Leeway, keyring.DefaultLeeway)
 	return c
 }
 
@@ -158,8 +211,12 @@ func Run(t testing.TB, cfg Config) Result {
 	if len(cfg.Stores) == 0 {
 		t.Fatal("rotationtest: no replicas")
 	}
-	if cfg.Policy.RotateEvery == 0 {
+	p := cfg.Policy
+	if p.RotateEvery == 0 {
 		t.Fatal("rotationtest: the policy does not rotate")
+	}
+	if p.MaxTokenLifetime < cfg.TokenLifetime || p.VerifierRefresh < cfg.Refresh || p.Leeway < cfg.Leeway {
+		t.Fatal("rotationtest: the policy's bounds do not hold the test's periods")
 	}
 	rec := newRecorder()
 
@@ -171,12 +228,12 @@ func Run(t testing.TB, cfg Config) Result {
 	}
 	caches := make([]*powerSyncCache, cfg.Verifiers)
 	for i := range caches {
-		caches[i] = newPowerSyncCache(urls, cfg.Policy.VerifierRefresh, cfg.RefetchEvery)
+		caches[i] = newPowerSyncCache(urls, cfg.Refresh, cfg.RefetchEvery)
 		if err := caches[i].fetchNow(); err != nil {
 			t.Fatalf("verifier %d: first fetch: %v", i, err)
 		}
 	}
-	tally := &tally{leeway: cfg.Policy.Leeway}
+	tally := &tally{}
 
 	stop := make(chan struct{})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -190,7 +247,7 @@ func Run(t testing.TB, cfg Config) Result {
 		})
 	}
 	for c := range cfg.Clients {
-		wg.Go(func() { client(c, cfg, reps, caches, tally, stop) })
+		wg.Go(func() { client(c, cfg, rec, reps, caches, tally, stop) })
 	}
 	wg.Go(func() { checkConvergence(rec, reps, cfg.Convergence, tally, stop) })
 	if cfg.Restart {
@@ -203,6 +260,7 @@ func Run(t testing.TB, cfg Config) Result {
 				}
 			}
 			last := len(reps) - 1
+			t.Logf("restarting replica %d (%s) at %s", last, reps[last].srv.URL, time.Now().Format(time.StampMilli))
 			if err := reps[last].restart(cfg); err != nil {
 				tally.problem("restarting replica %d: %v", last, err)
 				return
@@ -231,37 +289,10 @@ func Run(t testing.TB, cfg Config) Result {
 	}
 	finish()
 
-	// Every replica serves the last version's JWKS, the same document.
-	last := rec.latest()
-	var first []byte
-	for i, r := range reps {
-		ok := eventually(cfg.Convergence+time.Second, func() bool {
-			proc := r.current()
-			if proc == nil {
-				return false
-			}
-			kids, err := jwksKeyIDs(proc.m.KeySet().JWKS())
-			return err == nil && slices.Equal(kids, last.published)
-		})
-		if !ok {
-			tally.problem("replica %d does not converge on version %d", i, last.version)
-			continue
-		}
-		body, err := get(r.srv.URL + "/jwks")
-		if err != nil {
-			tally.problem("replica %d: GET /jwks: %v", i, err)
-			continue
-		}
-		kids, err := jwksKeyIDs(body)
-		if err != nil || !slices.Equal(kids, last.published) {
-			tally.problem("replica %d serves the keys %v (%v), not those of version %d, %v", i, kids, err, last.version, last.published)
-		}
-		if first == nil {
-			first = body
-		} else if string(body) != string(first) {
-			tally.problem("replica %d serves another JWKS document than replica 0", i)
-		}
-	}
+	// Every replica serves the last version's JWKS over HTTP, the same
+	// document. (The replicas go on rotating: look again if the ring
+	// changed meanwhile.)
+	last := serveLast(rec, reps, cfg.Convergence, tally)
 
 	// No key left the JWKS while a token it signed was still valid.
 	removed, validUntil := rec.removals(), tally.validUntil()
@@ -299,9 +330,55 @@ func Run(t testing.TB, cfg Config) Result {
 	return res
 }
 
+// serveLast checks that every replica serves the ring's last version over
+// HTTP, all the same document, and returns that version. It looks again,
+// up to 10 times, when a version comes meanwhile.
+func serveLast(rec *recorder, reps []*replica, bound time.Duration, tally *tally) observed {
+	for attempt := 0; ; attempt++ {
+		last := rec.latest()
+		var issues []string
+		bodies := make([][]byte, len(reps))
+		for i, r := range reps {
+			ok := eventually(bound, func() bool {
+				proc := r.current()
+				if proc == nil {
+					return false
+				}
+				kids, err := jwksKeyIDs(proc.m.KeySet().JWKS())
+				return err == nil && slices.Equal(kids, last.published)
+			})
+			if !ok {
+				issues = append(issues, fmt.Sprintf("replica %d does not converge on version %d", i, last.version))
+				continue
+			}
+			body, err := get(r.srv.URL + "/jwks")
+			if err != nil {
+				issues = append(issues, fmt.Sprintf("replica %d: GET /jwks: %v", i, err))
+				continue
+			}
+			bodies[i] = body
+			kids, err := jwksKeyIDs(body)
+			if err != nil || !slices.Equal(kids, last.published) {
+				issues = append(issues, fmt.Sprintf("replica %d serves the keys %v (%v), not those of version %d, %v",
+					i, kids, err, last.version, last.published))
+			}
+			if i > 0 && bodies[0] != nil && !bytes.Equal(body, bodies[0]) {
+				issues = append(issues, fmt.Sprintf("replica %d serves another JWKS document than replica 0", i))
+			}
+		}
+		if rec.latest().version != last.version && attempt < 10 {
+			continue
+		}
+		for _, issue := range issues {
+			tally.problem("%s", issue)
+		}
+		return last
+	}
+}
+
 // checkConvergence watches every running replica's KeySet: each must
 // publish the ring's latest version within bound of its commit. It looks
-// every 2ms; when it has not run for longer than stall (the whole test
+// every 5ms; when it has not run for longer than stall (the whole test
 // process descheduled, or the machine busy), it gives the replicas bound
 // from its waking before it blames them, since they did not run either.
 func checkConvergence(rec *recorder, reps []*replica, bound time.Duration, tally *tally, stop <-chan struct{}) {
@@ -313,7 +390,7 @@ func checkConvergence(rec *recorder, reps []*replica, bound time.Duration, tally
 		select {
 		case <-stop:
 			return
-		case <-time.After(2 * time.Millisecond):
+		case <-time.After(5 * time.Millisecond):
 		}
 		now := time.Now()
 		if d := now.Sub(lastTick); d > stall {
