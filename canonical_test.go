@@ -83,6 +83,7 @@ func TestCanonicalTokens(t *testing.T) {
 			t.Run(name+"/"+variant, func(t *testing.T) {
 				require.NotEqual(t, good, tok)
 				c, err := v.Verify(context.Background(), tok)
+				assertProblemsAgree(t, v, tok, err)
 				require.ErrorIs(t, err, jwks.ErrMalformed)
 				assert.Nil(t, c)
 				assert.Equal(t, 1, countSentinels(err), "%v", err)

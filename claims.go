@@ -131,14 +131,18 @@ func (v *Verifier) decodeClaims(t *splitJWS) (*Claims, error) {
 	return c, nil
 }
 
+// clock reads the Verifier's clock in whole seconds, floor(now), as jose's
+// epoch() does: PowerSync compares the claims with that, so a Verifier with
+// the exact time would accept an "nbf" up to a second later than PowerSync.
+func (v *Verifier) clock() time.Time {
+	return time.Unix(v.now().Unix(), 0)
+}
+
 // checkClaims checks the registered claims and fills c with them. It only
 // orchestrates: each claim has a check of its own, and the first to fail
-// decides the error. All of them read the clock once, here, in whole
-// seconds: PowerSync's jose compares the claims with floor(now), so a
-// Verifier with the exact time would accept an "nbf" up to a second later
-// than PowerSync does.
+// decides the error. All of them read the clock once, here (see clock).
 func (v *Verifier) checkClaims(tc *tokenClaims, c *Claims) error {
-	now := time.Unix(v.now().Unix(), 0) // floor(now), as jose's epoch()
+	now := v.clock()
 	var err error
 	if c.Subject, err = verifySubject(tc.Sub); err != nil {
 		return err

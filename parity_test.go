@@ -57,6 +57,7 @@ func TestParityWithPowerSync(t *testing.T) {
 				tok = forge(t, keys[jwks.ES256], nil, tc.claims)
 			}
 			c, err := v.Verify(context.Background(), tok)
+			assertProblemsAgree(t, v, tok, err)
 			if tc.want == nil {
 				require.NoError(t, err)
 				assert.Equal(t, "user-1", c.Subject)

@@ -2,7 +2,6 @@ package jwks
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
@@ -65,7 +64,7 @@ func (v *Verifier) Problems(ctx context.Context, raw string) []error {
 		problems = append(problems, &ProblemError{"kid", err})
 		headerOK = false
 	}
-	sig, err := base64.RawURLEncoding.DecodeString(t.signature)
+	sig, err := decodeBase64URL(t.signature) // strict, as Verify
 	sigOK := err == nil && len(sig) > 0
 	if !sigOK {
 		problems = append(problems, &ProblemError{"signature", fmt.Errorf("%w: signature is not base64url", ErrMalformed)})
@@ -115,7 +114,7 @@ func (v *Verifier) claimProblems(seg string) []error {
 		return append(problems, &ProblemError{"claims", fmt.Errorf("%w: claims: %v", ErrMalformed, err)})
 	}
 
-	now := v.now()
+	now := v.clock() // in whole seconds, as checkClaims
 	check := func(claim string, f func() error) {
 		if bad[claim] {
 			return
