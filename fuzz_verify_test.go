@@ -24,12 +24,6 @@ var fuzzNow = time.Unix(1767225600, 0)
 // fuzzHS256Secret is the legacy secret FuzzVerifyMutated's Verifier accepts.
 const fuzzHS256Secret = "fuzz-legacy-hs256-secret-of-at-least-32-bytes"
 
-// tokenErrors are the errors Verify refuses a token with.
-var tokenErrors = []error{
-	jwks.ErrMalformed, jwks.ErrUnknownKey, jwks.ErrSignature, jwks.ErrExpired, jwks.ErrNotYetValid,
-	jwks.ErrAudience, jwks.ErrIssuer, jwks.ErrLifetime, jwks.ErrMissingClaim,
-}
-
 // A fuzzSigner signs a JWS signing input as one of the fuzz target's keys,
 // with the standard library (see floorSignature), whatever the header says.
 type fuzzSigner struct {
