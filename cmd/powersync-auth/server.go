@@ -41,35 +41,38 @@ const (
 type app struct {
 	handler   http.Handler
 	routes    []string  // "METHOD path", for the log
-	key       *jwks.Key // the signing key
-	published []string  // the key IDs of the JWKS
+	key       *jwks.Key // the signing key at start
+	published []string  // the key IDs of the JWKS at start
 	limiter   string    // the anonymous rate limit, for the log
+	keys      *signingKeys
 }
 
-// newApp builds the server's handler from c. It reads or makes the key file
-// when c has no signing key. The Supabase authenticator fetches the
-// project's JWKS in the background until ctx is done; newApp does not wait
-// for it. Configuration errors are *configError.
+// newApp builds the server's handler from c: its keys (see
+// newSigningKeys), followed until ctx is done or close is called, and its
+// routes. The Supabase authenticator fetches the project's JWKS in the
+// background until ctx is done; newApp does not wait for it. Configuration
+// errors are *configError.
 func newApp(ctx context.Context, c *config, logger *slog.Logger) (*app, error) {
-	key := c.signingKey
-	if key == nil {
-		var created bool
-		var err error
-		key, created, err = loadKeyFile(c.keyFile)
-		if err != nil {
-			return nil, err
-		}
-		msg := "signing with the key of the key file"
-		if created {
-			msg = "made a new signing key and saved it in the key file"
-		}
-		logger.Info(msg, "path", c.keyFile, "kid", key.KeyID(), "alg", key.Algorithm(),
-			"note", envPrivateKey+" is not set; for several instances, give them all the same key there")
-	}
-	ks, err := jwks.NewKeySet(key, c.published...)
+	keys, err := newSigningKeys(ctx, c, logger)
 	if err != nil {
-		return nil, configErrorf("%s: %s", envPublicKey, reason(err))
+		return nil, err
 	}
+	a, err := newRoutes(ctx, c, logger, keys.ks)
+	if err != nil {
+		keys.close()
+		return nil, err
+	}
+	a.keys = keys
+	return a, nil
+}
+
+// close stops following the key ring and lets its store go; the handler
+// goes on signing and serving with the keys it has.
+func (a *app) close() { a.keys.close() }
+
+// newRoutes builds the routes of the server, signing with ks.
+func newRoutes(ctx context.Context, c *config, logger *slog.Logger, ks *jwks.KeySet) (*app, error) {
+	key := ks.SigningKey()
 	signerOpts := []jwks.SignerOption{jwks.WithTokenLifetime(c.lifetime)}
 	if c.issuer != "" {
 		signerOpts = append(signerOpts, jwks.WithIssuer(c.issuer))
@@ -89,7 +92,7 @@ func newApp(ctx context.Context, c *config, logger *slog.Logger) (*app, error) {
 		a.routes = append(a.routes, methods+" "+path)
 	}
 
-	jwksHandler, err := jwks.NewJWKSHandler(ks)
+	jwksHandler, err := jwks.NewJWKSHandler(ks, jwks.WithMaxAge(c.jwksMaxAge))
 	if err != nil {
 		return nil, configErrorf("the JWKS handler: %s", reason(err))
 	}
