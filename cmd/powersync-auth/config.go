@@ -228,7 +228,7 @@ func addEnvNames(fs *flag.FlagSet) {
 // printUsage prints the usage text of -h to the output of fs.
 func printUsage(fs *flag.FlagSet) {
 	w := fs.Output()
-	fmt.Fprintf(w, "Usage: %s [flags]\n\n", program)
+	fmt.Fprintf(w, "Usage: %s [flags]\n       %s keys list|stage|promote|revoke|import|rewrap [flags] [arguments]\n\n", program, program)
 	fmt.Fprintf(w, "%s publishes a JWKS and gives out PowerSync tokens, for signed-in\n"+
 		"Supabase users and, with -anonymous, for anyone: the powersync-jwks,\n"+
 		"powersync-auth and powersync-auth-anonymous functions of the PowerSync Edge\n"+
@@ -240,9 +240,15 @@ func printUsage(fs *flag.FlagSet) {
 	fmt.Fprintf(w, "\nFlags (a flag wins over its variable, which wins over the default;\n"+
 		"an empty variable counts as unset):\n")
 	fs.PrintDefaults()
-	fmt.Fprintf(w, "\nExamples:\n"+
-		"  %[1]s -anonymous                         # local development, no set-up\n"+
-		"  %[1]s -anonymous -issuer \"$SUPABASE_URL\" # the Edge Functions' tokens, iss included\n", program)
+	fmt.Fprintf(w, "\nExamples:\n")
+	for _, ex := range [][2]string{
+		{"-anonymous", "local development, no set-up"},
+		{`-anonymous -issuer "$SUPABASE_URL"`, "the Edge Functions' tokens, iss included"},
+		{"-store postgres://… -rotate-every 720h", "replicas sharing one key ring"},
+		{"keys -h", "the key ring's subcommands"},
+	} {
+		fmt.Fprintf(w, "  %s %-38s # %s\n", program, ex[0], ex[1])
+	}
 }
 
 // parseConfig reads the configuration from the command line and the
