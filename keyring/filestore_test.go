@@ -309,7 +309,7 @@ func TestFileStoreSealed(t *testing.T) {
 	kek := newKEKBytes(t)
 
 	m := newManager(t, newFileStore(t, path), Policy{}, WithKeyEncryptionKeys(kek))
-	eventually(t, 2*time.Second, func() bool {
+	eventually(t, 10*time.Second, func() bool {
 		b, _ := os.ReadFile(path)
 		return bytes.Contains(b, []byte(`"sealed"`))
 	}, "the key is sealed at the first write")

@@ -61,10 +61,8 @@ func newFakeClock(t time.Time) *fakeClock {
 	return c
 }
 
-func (c *fakeClock) Now() time.Time                  { return time.Unix(0, c.ns.Load()).UTC() }
-func (c *fakeClock) Add(d time.Duration)             { c.ns.Add(int64(d)) }
-func (c *fakeClock) Set(t time.Time)                 { c.ns.Store(t.UnixNano()) }
-func (c *fakeClock) Since(t time.Time) time.Duration { return c.Now().Sub(t) }
+func (c *fakeClock) Now() time.Time      { return time.Unix(0, c.ns.Load()).UTC() }
+func (c *fakeClock) Add(d time.Duration) { c.ns.Add(int64(d)) }
 
 // logBuffer collects log records as text, for tests that count them.
 type logBuffer struct {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,9 +39,9 @@ const maxAttempts = 16
 // changed the ring first (ErrConflict), load it again and decide anew. So
 // replicas never both make one change, nor lose each other's.
 //
-// After a gap in this replica's view of the ring (a failed refresh, or
-// none for more than twice StorePoll), it publishes the next keys anew
-// before anything else (their Published time is set to the time the ring
+// After a gap in this replica's view of the ring (a failed refresh, none
+// for more than twice StorePoll, or a write that took longer than
+// StorePoll), it publishes the next keys anew before anything else (their Published time is set to the time the ring
 // can be read again, in one write), so that no replica promotes a key that
 // some replica may not have published during the gap before every replica
 // can have published it for PublishAhead.
@@ -72,7 +73,7 @@ type Manager struct {
 	mu           sync.Mutex // guards the fields below; held briefly, never across I/O
 	view         view       // the ring as this replica last read or wrote it
 	lastRefresh  time.Time  // the last successful refresh, by the Manager's clock
-	refreshed    time.Time  // the same, by the process's monotonic clock: gaps are measured in real time
+	upToDate     time.Time  // when the view was last known to be the stored ring (a load or a write), by the monotonic clock
 	refreshErr   error      // the error of the last refresh; nil when it succeeded
 	failingSince time.Time  // when refreshes started failing; zero when they do not
 	gap          bool       // a gap in the view since the next keys were last published anew
@@ -136,7 +137,9 @@ func New(ctx context.Context, store Store, p Policy, opts ...Option) (*Manager, 
 	err := m.reload(ctx)
 	if err == nil && len(m.current().ring.entries) == 0 && cfg.create {
 		var key *jwks.Key
-		if key, err = m.newKey(m.policy.Algorithm); err == nil {
+		if key, err = m.newKey(m.policy.Algorithm); err != nil {
+			err = fmt.Errorf("keyring: making the first key: %w", err)
+		} else {
 			_, err = m.apply(ctx, func(r ring, now time.Time) (result, error) {
 				if len(r.entries) > 0 { // another replica made the first key meanwhile
 					return result{ring: r}, nil
@@ -147,14 +150,14 @@ func New(ctx context.Context, store Store, p Policy, opts ...Option) (*Manager, 
 	}
 	if err == nil {
 		m.mu.Lock()
-		m.lastRefresh, m.refreshed = m.now(), time.Now()
+		m.lastRefresh = m.now()
 		m.mu.Unlock()
 		m.running = true
 	}
 	events := m.takeOutbox()
 	m.op.Unlock()
 	if err != nil {
-		return nil, fmt.Errorf("keyring: loading the key ring: %w", err)
+		return nil, err
 	}
 	if !m.codec.sealing() {
 		m.logger.Warn("keyring: private keys are stored in clear: " +
@@ -374,6 +377,13 @@ func (m *Manager) current() view {
 	return m.view
 }
 
+// seenUpToDate notes that the view is the stored ring, as of now.
+func (m *Manager) seenUpToDate() {
+	m.mu.Lock()
+	m.upToDate = time.Now()
+	m.mu.Unlock()
+}
+
 // A storeError is a failure of the store, as opposed to a refusal of a
 // transition.
 type storeError struct {
@@ -381,7 +391,12 @@ type storeError struct {
 	err  error
 }
 
-func (e *storeError) Error() string { return "keyring: " + e.what + " the key ring: " + e.err.Error() }
+func (e *storeError) Error() string {
+	if msg := e.err.Error(); strings.HasPrefix(msg, "keyring: ") {
+		return msg // a store of this package, which says what it was doing
+	}
+	return "keyring: " + e.what + " the key ring: " + e.err.Error()
+}
 func (e *storeError) Unwrap() error { return e.err }
 
 // reload reads the ring from the store and makes it the view. The caller
@@ -391,6 +406,7 @@ func (m *Manager) reload(ctx context.Context) error {
 	if err != nil {
 		return &storeError{"reading", err}
 	}
+	m.seenUpToDate()
 	cur := m.current()
 	if version == cur.version && bytes.Equal(data, cur.data) {
 		return nil
@@ -414,11 +430,14 @@ func (m *Manager) reload(ctx context.Context) error {
 // refresh reloads the ring and, after a gap in the view, publishes the next
 // keys anew; it keeps track of failures and recoveries. The caller holds op.
 func (m *Manager) refresh(ctx context.Context) error {
+	m.mu.Lock()
+	before := m.upToDate
+	m.mu.Unlock()
 	err := m.reload(ctx)
 	if err == nil {
 		m.mu.Lock()
-		if !m.refreshed.IsZero() && time.Since(m.refreshed) > 2*m.policy.StorePoll {
-			m.gap = true
+		if !before.IsZero() && time.Since(before) > 2*m.policy.StorePoll {
+			m.gap = true // the view may have been stale for longer than the policy allows for
 		}
 		gap := m.gap
 		m.mu.Unlock()
@@ -427,7 +446,7 @@ func (m *Manager) refresh(ctx context.Context) error {
 		}
 	}
 	if err != nil {
-		if ctx.Err() == nil {
+		if !errors.Is(err, context.Canceled) { // shutting down, or the caller gave up: not the store's fault
 			m.fail(err)
 		}
 		return err
@@ -483,7 +502,7 @@ func (m *Manager) recovered() {
 	now := m.now()
 	m.mu.Lock()
 	since := m.failingSince
-	m.failingSince, m.refreshErr, m.lastRefresh, m.refreshed = time.Time{}, nil, now, time.Now()
+	m.failingSince, m.refreshErr, m.lastRefresh = time.Time{}, nil, now
 	version := m.view.version
 	m.mu.Unlock()
 	if !since.IsZero() && m.running {
@@ -514,6 +533,7 @@ func (m *Manager) apply(ctx context.Context, f func(ring, time.Time) (result, er
 		if err != nil {
 			return result{}, err
 		}
+		writing := time.Now()
 		version, err := m.store.CompareAndSwap(ctx, cur.version, data)
 		if errors.Is(err, ErrConflict) && attempt < maxAttempts {
 			if err := m.reload(ctx); err != nil {
@@ -525,6 +545,14 @@ func (m *Manager) apply(ctx context.Context, f func(ring, time.Time) (result, er
 			return result{}, &storeError{"writing", err}
 		}
 		res.ring = next
+		if time.Since(writing) > m.policy.StorePoll {
+			// The times of this change were stamped before a write that took
+			// longer than the policy allows for: publish the next keys anew.
+			m.mu.Lock()
+			m.gap = true
+			m.mu.Unlock()
+		}
+		m.seenUpToDate()
 		m.adopt(version, data, next)
 		for _, e := range res.events {
 			m.logger.Info("keyring: key "+string(e.Type), "kid", e.KID, "version", version)

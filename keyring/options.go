@@ -70,10 +70,11 @@ func WithoutKeyCreation() Option {
 // WithEvents calls f for every change this Manager makes to the ring and
 // for every change in its ability to refresh the ring (see Event), for
 // metrics. f is called after the change has been stored, from the goroutine
-// that made it (the Manager's own, or the caller of an operation), one call
-// at a time per goroutine and never while the Manager holds a lock; it must
-// return quickly, and may read the Manager (Entries, Healthy) but should not
-// change it.
+// that made it (the Manager's own, or the caller of an operation), never
+// while the Manager holds a lock. Calls may come from several goroutines at
+// once: f must be safe for concurrent use and return quickly. It may read
+// the Manager (Entries, Healthy); a change it makes would be reported to it
+// in turn.
 func WithEvents(f func(Event)) Option {
 	return func(c *config) { c.events = f }
 }

@@ -75,7 +75,8 @@ type Policy struct {
 
 	// StorePoll is how often each replica re-reads the store besides the
 	// store's notifications (default DefaultStorePoll, 30s). It bounds how
-	// long a change takes to reach every replica.
+	// long a change takes to reach every replica, the store's write
+	// included.
 	StorePoll time.Duration
 
 	// MaxTokenLifetime is the longest lifetime of a token any replica signs
