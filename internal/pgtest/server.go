@@ -58,7 +58,7 @@ func findServer() (s *Server, unavailable string) {
 
 // start makes the cluster and starts it.
 func (s *Server) start() error {
-	dir, err := os.MkdirTemp("", "pgstore-test-")
+	dir, err := os.MkdirTemp("", "pgtest-")
 	if err != nil {
 		return err
 	}
