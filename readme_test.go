@@ -138,8 +138,9 @@ func readmeRemote(ctx context.Context) *jwks.Verifier {
 }
 
 // TestREADMESnippets checks that every Go snippet of README.md is, line for
-// line, part of the body of a function of this package's tests: an Example,
-// which runs, or one of the readme functions above, which compile.
+// line, part of the body of a function of this package's tests or of
+// keyring's examples: an Example, which runs, or one of the readme
+// functions above, which compile.
 func TestREADMESnippets(t *testing.T) {
 	readme, err := os.ReadFile("README.md")
 	if err != nil {
@@ -152,7 +153,7 @@ func TestREADMESnippets(t *testing.T) {
 
 	var bodies []string
 	fset := token.NewFileSet()
-	for _, name := range []string{"example_test.go", "readme_test.go"} {
+	for _, name := range []string{"example_test.go", "readme_test.go", "keyring/example_test.go"} {
 		src, err := os.ReadFile(name)
 		if err != nil {
 			t.Fatal(err)
@@ -185,7 +186,7 @@ func TestREADMESnippets(t *testing.T) {
 			}
 		}
 		if !found {
-			t.Errorf("README.md snippet is in no Example or readme function of example_test.go or readme_test.go:\n%s", snippet)
+			t.Errorf("README.md snippet is in no Example or readme function of example_test.go, readme_test.go or keyring/example_test.go:\n%s", snippet)
 		}
 	}
 }
