@@ -152,20 +152,20 @@ func TestUnit(t *testing.T) {
 
 	// The hardening the README promises.
 	for key, want := range map[string]string{
-		"DynamicUser":              "yes",
-		"StateDirectory":           "powersync-auth",
-		"StateDirectoryMode":       "0700",
-		"UMask":                    "0077",
-		"NoNewPrivileges":          "yes",
-		"CapabilityBoundingSet":    "",
-		"ProtectSystem":            "strict",
-		"ProtectHome":              "yes",
-		"PrivateTmp":               "yes",
-		"PrivateDevices":           "yes",
-		"RestrictSUIDSGID":         "yes",
-		"MemoryDenyWriteExecute":   "yes",
-		"RestartPreventExitStatus": "2",
-		"EnvironmentFile":          "/etc/powersync-auth/powersync-auth.env",
+		"DynamicUser":            "yes",
+		"StateDirectory":         "powersync-auth",
+		"StateDirectoryMode":     "0700",
+		"UMask":                  "0077",
+		"NoNewPrivileges":        "yes",
+		"CapabilityBoundingSet":  "",
+		"ProtectSystem":          "strict",
+		"ProtectHome":            "yes",
+		"PrivateTmp":             "yes",
+		"PrivateDevices":         "yes",
+		"RestrictSUIDSGID":       "yes",
+		"MemoryDenyWriteExecute": "yes",
+		"Restart":                "on-failure",
+		"EnvironmentFile":        "/etc/powersync-auth/powersync-auth.env",
 	} {
 		assert.Equal(t, []string{want}, u.get("Service", key), key)
 	}
