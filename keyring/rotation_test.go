@@ -145,11 +145,11 @@ func rotateUnderLoad(t *testing.T, store Store, replicas int, restart bool) {
 		})
 	}
 
-	deadline := time.After(3 * time.Minute)
+	deadline := time.After(5 * time.Minute)
 	for rec.rotations() < loadRotations {
 		select {
 		case <-deadline:
-			t.Errorf("only %d rotations in 3 minutes", rec.rotations())
+			t.Errorf("only %d rotations in 5 minutes", rec.rotations())
 			close(stop)
 			wg.Wait()
 			return
