@@ -79,30 +79,36 @@ func BenchmarkVerify(b *testing.B) {
 
 // BenchmarkAnonymousEndpoint compares a whole request to the anonymous token
 // endpoint, in process, with Signer.Sign alone: what the handler adds to
-// the signature (routing excluded).
+// the signature (routing excluded). With the shared subject ("shared") the
+// handler signs once a second and hands that token out; with unique
+// subjects ("unique") it signs per request.
 func BenchmarkAnonymousEndpoint(b *testing.B) {
 	ctx := context.Background()
 	s := newSigner(b, newKey(b, jwks.ES256))
-	h := newTokenHandler(b, s, jwks.Anonymous())
 	req := httptest.NewRequest(http.MethodGet, "/powersync-auth-anonymous", nil)
-
-	b.Run("handler", func(b *testing.B) {
-		w := &discardWriter{header: make(http.Header)}
-		b.ReportAllocs()
-		for b.Loop() {
-			clear(w.header)
-			h.ServeHTTP(w, req)
-		}
-		if w.status != http.StatusOK {
-			b.Fatalf("status %d", w.status)
-		}
-	})
-	b.Run("sign", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := s.Sign(ctx, jwks.AnonymousSubject); err != nil {
-				b.Fatal(err)
+	for _, mode := range []struct {
+		name string
+		opts []jwks.AnonymousOption
+	}{{"shared", nil}, {"unique", []jwks.AnonymousOption{jwks.WithUniqueSubjects()}}} {
+		h := newTokenHandler(b, s, jwks.Anonymous(mode.opts...))
+		b.Run(mode.name+"/handler", func(b *testing.B) {
+			w := &discardWriter{header: make(http.Header)}
+			b.ReportAllocs()
+			for b.Loop() {
+				clear(w.header)
+				h.ServeHTTP(w, req)
 			}
-		}
-	})
+			if w.status != http.StatusOK {
+				b.Fatalf("status %d", w.status)
+			}
+		})
+		b.Run(mode.name+"/sign", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := s.Sign(ctx, jwks.AnonymousSubject); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
