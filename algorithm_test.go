@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/powersync-jwks/jwks"
+	"github.com/powersync-jwks/jwks/internal/testkit"
 )
 
 func TestAlgorithms(t *testing.T) {
@@ -23,6 +24,6 @@ func TestAlgorithms(t *testing.T) {
 		assert.False(t, a.Supported(), a)
 	}
 	var m map[string]json.RawMessage
-	require.NoError(t, json.Unmarshal(mustPublicJWK(t, testKey(t, jwks.EdDSA)), &m))
+	require.NoError(t, json.Unmarshal(mustPublicJWK(t, testkit.Key(t, jwks.EdDSA)), &m))
 	assert.Equal(t, `"EdDSA"`, string(m["alg"]))
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/powersync-jwks/jwks"
+	"github.com/powersync-jwks/jwks/internal/testkit"
 )
 
 // The benchmarks run the library and the floor (floor_test.go: the same
@@ -21,7 +22,7 @@ var benchAlgorithms = []jwks.Algorithm{jwks.RS256, jwks.ES256, jwks.EdDSA}
 func BenchmarkSign(b *testing.B) {
 	ctx := context.Background()
 	for _, alg := range benchAlgorithms {
-		key := newKey(b, alg)
+		key := testkit.NewKey(b, alg)
 		s := newSigner(b, key)
 		floor := newFloorSigner(string(alg), key.KeyID(), privateOf(b, key), testAudience)
 
@@ -47,7 +48,7 @@ func BenchmarkSign(b *testing.B) {
 func BenchmarkVerify(b *testing.B) {
 	ctx := context.Background()
 	for _, alg := range benchAlgorithms {
-		key := newKey(b, alg)
+		key := testkit.NewKey(b, alg)
 		ks, err := jwks.NewKeySet(key)
 		require.NoError(b, err)
 		s, err := jwks.NewSigner(ks, testAudience)
@@ -84,7 +85,7 @@ func BenchmarkVerify(b *testing.B) {
 // subjects ("unique") it signs per request.
 func BenchmarkAnonymousEndpoint(b *testing.B) {
 	ctx := context.Background()
-	s := newSigner(b, newKey(b, jwks.ES256))
+	s := newSigner(b, testkit.NewKey(b, jwks.ES256))
 	req := httptest.NewRequest(http.MethodGet, "/powersync-auth-anonymous", nil)
 	for _, mode := range []struct {
 		name string

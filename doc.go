@@ -62,7 +62,7 @@
 // subject [AnonymousSubject] or, with [WithUniqueSubjects], one of their
 // own. Put it behind a rate limit: [WithRateLimit] takes any [RateLimiter],
 // such as the per-client-IP limiter of package
-// github.com/powersync-jwks/jwks/ratelimit.
+// [github.com/powersync-jwks/jwks/ratelimit].
 //
 //	limiter, err := ratelimit.New(time.Second, 10) // a burst of 10, then 1 a second, per IP
 //	if err != nil {
@@ -113,7 +113,7 @@
 // supported too; nothing else is. [NewExternalKey] signs with a key whose
 // private half stays in a KMS or an HSM.
 //
-// A Key never shows its private half: printing it, logging it with
+// A [Key] never shows its private half: printing it, logging it with
 // log/slog or encoding it with encoding/json gives its key ID, algorithm
 // and public key only. [Key.MarshalPrivate] is the one way out. Errors
 // never contain key material, tokens or secrets.
@@ -121,19 +121,29 @@
 // # Rotation
 //
 // [KeySet.Replace] swaps the signing key and the published keys atomically;
-// signing and serving go on without a lock. To rotate without failing a
-// request, publish the next key (as a published key) for longer than
-// PowerSync's 5-minute refresh plus the JWKS max-age ([WithMaxAge]), then
-// make it the signing key, and keep the old key published until its last
-// token has expired.
+// signing, verifying and serving go on without a lock. Verifiers cache the
+// JWKS document (PowerSync refetches it every 5 minutes; others keep it for
+// its max-age, [WithMaxAge]), so a key must be published before it signs,
+// and stay published after it stops. To rotate from current to next without
+// failing a request:
+//
+//  1. Publish next beside current: ks.Replace(current, next.PublicOnly()).
+//  2. Wait longer than PowerSync's 5-minute refresh plus the JWKS max-age
+//     ([DefaultJWKSMaxAge] unless set), so that every verifier has seen next.
+//  3. Sign with next, keeping current published:
+//     ks.Replace(next, current.PublicOnly()).
+//  4. Once every token current signed has expired (the token lifetime,
+//     [WithTokenLifetime], plus the verifiers' leeway, [DefaultLeeway]),
+//     drop it: ks.Replace(next).
 //
 // # Other packages
 //
-// Package github.com/powersync-jwks/jwks/remote is a KeySource that reads a
-// JWKS URL, cached and refreshed in the background, for services that
-// verify tokens another service mints. Package
-// github.com/powersync-jwks/jwks/supabase is the Authenticator of a
+// Package [github.com/powersync-jwks/jwks/remote] is a [KeySource] that
+// reads a JWKS URL, cached and refreshed in the background, for services
+// that verify tokens another service mints. Package
+// [github.com/powersync-jwks/jwks/supabase] is the [Authenticator] of a
 // Supabase project's signed-in users. Package
-// github.com/powersync-jwks/jwks/ratelimit limits requests per client IP
-// address.
+// [github.com/powersync-jwks/jwks/ratelimit] limits requests per client IP
+// address, for [WithRateLimit]. The imports go one way: remote imports
+// jwks, supabase imports both, and ratelimit imports neither.
 package jwks

@@ -2,10 +2,10 @@ package jwks
 
 import "errors"
 
-// Errors about keys. The errors of ParseKey, GenerateKey, NewExternalKey,
-// NewKeySet and the Key encoders wrap one of these when the key or its
-// options are at fault (a failure of the system's randomness does not), so
-// callers can tell the reasons apart with errors.Is. The messages name the
+// Errors about keys. The errors of [ParseKey], [GenerateKey],
+// [NewExternalKey], [NewKeySet] and the [Key] encoders wrap one of these when
+// the key or its options are at fault (a failure of the system's randomness
+// does not), so callers can tell the reasons apart with [errors.Is]. The messages name the
 // reason and never contain key material.
 var (
 	// ErrKeyFormat: the input is not a key in any accepted encoding: empty,

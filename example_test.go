@@ -42,6 +42,42 @@ func ExampleGenerateKey() {
 	// true true
 }
 
+func ExampleKey_MarshalPrivate() {
+	key, err := jwks.GenerateKey(jwks.ES256, jwks.WithKeyID("powersync-0123456789"))
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	// The forms a signing key is kept in: base64 of the private JWK (what
+	// POWERSYNC_PRIVATE_KEY holds), the JWK JSON itself, and PKCS #8 PEM,
+	// which has no key ID: give it back when the key is read.
+	secret, _ := key.MarshalPrivate(jwks.FormatSecret)
+	jwk, _ := key.MarshalPrivate(jwks.FormatJWK)
+	pem, _ := key.MarshalPrivate(jwks.FormatPEM)
+	var members map[string]any
+	_ = json.Unmarshal(jwk, &members)
+	fmt.Println(members["kty"], members["crv"], members["alg"], members["kid"], members["d"] != nil)
+	fmt.Println(strings.SplitN(string(pem), "\n", 2)[0])
+	for _, data := range [][]byte{secret, jwk, pem} {
+		again, err := jwks.ParseKey(data, jwks.WithKeyID(key.KeyID()))
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(again.Equal(key), again.CanSign())
+	}
+
+	// Anything else shows the key ID, the algorithm and the public key
+	// only: fmt, log/slog, encoding/json.
+	fmt.Println(key)
+	// Output:
+	// EC P-256 ES256 powersync-0123456789 true
+	// -----BEGIN PRIVATE KEY-----
+	// true true
+	// true true
+	// true true
+	// jwks.Key(ES256 signing, kid "powersync-0123456789")
+}
+
 func ExampleParseKey() {
 	// A public key as POWERSYNC_PUBLIC_KEY holds it: base64 of the JWK JSON.
 	// ParseKey also reads the JSON itself and PEM.
@@ -284,26 +320,74 @@ func ExampleAnonymous() {
 	ks, _ := jwks.NewKeySet(key)
 	signer, _ := jwks.NewSigner(ks, "https://abc123.powersync.journeyapps.com")
 
-	// Every anonymous client gets a subject of its own ("anon-<uuid>"), and
-	// at most 10 tokens at once, then one a second, per IP address.
+	// Anyone may have a token, so limit how often: per client IP, a burst
+	// of 10, then one a second.
 	limiter, err := ratelimit.New(time.Second, 10)
 	if err != nil {
 		log.Fatal(err)
 	}
-	h, err := jwks.NewTokenHandler(signer, jwks.Anonymous(jwks.WithUniqueSubjects()), jwks.WithRateLimit(limiter))
+	anonymous, err := jwks.NewTokenHandler(signer, jwks.Anonymous(), jwks.WithRateLimit(limiter))
 	if err != nil {
 		log.Fatal(err)
 	}
+	mux := http.NewServeMux()
+	mux.Handle("/powersync-auth-anonymous", anonymous)
 
-	for range 11 {
+	for i := range 11 {
 		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/powersync-auth-anonymous", nil))
-		if rec.Code != http.StatusOK {
+		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/powersync-auth-anonymous", nil))
+		var body struct {
+			UserID string `json:"user_id"`
+		}
+		_ = json.Unmarshal(rec.Body.Bytes(), &body)
+		switch {
+		case i == 0:
+			fmt.Println(rec.Code, body.UserID)
+		case rec.Code != http.StatusOK:
 			fmt.Println(rec.Code, "retry after", rec.Header().Get("Retry-After"), "s")
 		}
 	}
 	// Output:
+	// 200 anonymous
 	// 429 retry after 1 s
+}
+
+func ExampleWithUniqueSubjects() {
+	key, _ := jwks.GenerateKey(jwks.ES256)
+	ks, _ := jwks.NewKeySet(key)
+	signer, _ := jwks.NewSigner(ks, "https://abc123.powersync.journeyapps.com")
+
+	// Each token gets a subject of its own, "anon-<uuid>", so that each
+	// client syncs its own buckets; token_parameters.anonymous tells them
+	// apart from signed-in users in sync rules.
+	users := jwks.Anonymous(jwks.WithUniqueSubjects(),
+		jwks.WithAnonymousParameters(map[string]any{"anonymous": true}))
+	h, err := jwks.NewTokenHandler(signer, users)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	verifier, _ := jwks.NewVerifier(ks, signer.Audience())
+	var subjects []string
+	for range 2 {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/powersync-auth-anonymous", nil))
+		var body struct {
+			Token string `json:"token"`
+		}
+		_ = json.Unmarshal(rec.Body.Bytes(), &body)
+		claims, err := verifier.Verify(context.Background(), body.Token)
+		if err != nil {
+			log.Fatal(err)
+		}
+		subjects = append(subjects, claims.Subject)
+		fmt.Println(strings.HasPrefix(claims.Subject, "anon-"), claims.Parameters["anonymous"])
+	}
+	fmt.Println(subjects[0] != subjects[1])
+	// Output:
+	// true true
+	// true true
+	// true
 }
 
 func ExampleVerifier_Middleware() {
@@ -430,20 +514,20 @@ func ExampleKeySet_Replace() {
 	ks, _ := jwks.NewKeySet(first)
 	signer, _ := jwks.NewSigner(ks, "https://abc123.powersync.journeyapps.com")
 
-	// Step 1: publish the next key beside the signing one, and wait for
-	// every verifier's cached JWKS to have it.
+	// The steps of a rotation (see Rotation in the package documentation).
+	// 1: publish the next key beside the signing one.
 	next, _ := jwks.GenerateKey(jwks.ES256, jwks.WithKeyID("key-2"))
 	if err := ks.Replace(first, next.PublicOnly()); err != nil {
 		log.Fatal(err)
 	}
-	// Step 2: sign with it, and keep the old key published until its last
-	// token has expired.
+	// 2: wait until every verifier's cached JWKS has it.
+	// 3: sign with it, and keep the old key published.
 	if err := ks.Replace(next, first.PublicOnly()); err != nil {
 		log.Fatal(err)
 	}
 	tok, _ := signer.Sign(context.Background(), "user-1")
 	fmt.Println("signs:", tok.KeyID)
-	// Step 3: retire the old key.
+	// 4: once the old key's last token has expired, drop it.
 	if err := ks.Replace(next); err != nil {
 		log.Fatal(err)
 	}

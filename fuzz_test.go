@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/powersync-jwks/jwks"
+	"github.com/powersync-jwks/jwks/internal/testkit"
 )
 
 // FuzzParseKey: no input makes ParseKey panic, and every key it accepts
@@ -14,7 +15,7 @@ import (
 // go test -fuzz FuzzParseKey -fuzztime 1m.
 func FuzzParseKey(f *testing.F) {
 	for _, alg := range jwks.Algorithms() {
-		k := testKey(f, alg)
+		k := testkit.Key(f, alg)
 		for _, format := range []jwks.KeyFormat{jwks.FormatJWK, jwks.FormatSecret, jwks.FormatPEM} {
 			priv, _ := k.MarshalPrivate(format)
 			pub, _ := k.MarshalPublic(format)
@@ -46,7 +47,7 @@ func FuzzParseKey(f *testing.F) {
 // FuzzVerify: no input makes Verify panic, and nothing but the tokens the
 // key signed verifies.
 func FuzzVerify(f *testing.F) {
-	key := testKey(f, jwks.ES256)
+	key := testkit.Key(f, jwks.ES256)
 	ks, err := jwks.NewKeySet(key)
 	if err != nil {
 		f.Fatal(err)

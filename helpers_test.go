@@ -7,38 +7,17 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
+	"io"
+	"math/big"
 	"net/http"
-	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/powersync-jwks/jwks"
+	"github.com/powersync-jwks/jwks/internal/testkit"
 )
-
-// testKeys caches one generated key per algorithm: RSA generation is slow
-// under the race detector, and most tests only need some key.
-var testKeys sync.Map // Algorithm → *jwks.Key
-
-// testKey returns a cached signing key for alg.
-func testKey(t testing.TB, alg jwks.Algorithm) *jwks.Key {
-	t.Helper()
-	if k, ok := testKeys.Load(alg); ok {
-		return k.(*jwks.Key)
-	}
-	k, err := jwks.GenerateKey(alg)
-	require.NoError(t, err)
-	actual, _ := testKeys.LoadOrStore(alg, k)
-	return actual.(*jwks.Key)
-}
-
-// newKey returns a fresh signing key for alg.
-func newKey(t testing.TB, alg jwks.Algorithm, opts ...jwks.KeyOption) *jwks.Key {
-	t.Helper()
-	k, err := jwks.GenerateKey(alg, opts...)
-	require.NoError(t, err)
-	return k
-}
 
 // jwkMembers returns the members of a JWK (or any JSON object).
 func jwkMembers(t testing.TB, data []byte) map[string]any {
@@ -84,7 +63,8 @@ func secretStrings(t testing.TB, k *jwks.Key) []string {
 	case *ecdsa.PrivateKey:
 		b, err := priv.Bytes()
 		require.NoError(t, err)
-		out = append(out, priv.D.String(), priv.D.Text(16), string(b))
+		d := new(big.Int).SetBytes(b) // the private scalar, as a number
+		out = append(out, d.String(), d.Text(16), string(b))
 	case ed25519.PrivateKey:
 		out = append(out, string(priv.Seed()))
 	}
@@ -118,4 +98,16 @@ func newJWKSHandler(t testing.TB, ks *jwks.KeySet, opts ...jwks.JWKSHandlerOptio
 	h, err := jwks.NewJWKSHandler(ks, opts...)
 	require.NoError(t, err)
 	return h
+}
+
+// requireJSONError checks that a response is a JSON error with the given
+// status and error code, and returns its description.
+func requireJSONError(t testing.TB, res *http.Response, status int, code string) string {
+	t.Helper()
+	body, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	require.Equal(t, status, res.StatusCode, "%s", body)
+	got, description := testkit.ErrorBody(t, res.Header, body)
+	assert.Equal(t, code, got)
+	return description
 }

@@ -3,13 +3,13 @@ package jwks_test
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 
 	"github.com/powersync-jwks/jwks"
+	"github.com/powersync-jwks/jwks/internal/testkit"
 )
 
 // TestOneErrorMapping: the token handler and the middleware answer an error
@@ -34,7 +34,7 @@ func TestOneErrorMapping(t *testing.T) {
 			err := fmt.Errorf("%w: details that stay in the server", tc.err)
 			token := newTokenHandler(t, f.signer, jwks.AuthenticatorFunc(func(*http.Request) (*jwks.Identity, error) {
 				return nil, err
-			}), jwks.WithLogger(slog.New(slog.DiscardHandler)))
+			}), jwks.WithLogger(testkit.Discard))
 			mw := f.verifier.Middleware(jwks.WithTokenFrom(func(*http.Request) (string, error) { return "", err }))(
 				http.HandlerFunc(func(http.ResponseWriter, *http.Request) { t.Error("next called") }))
 
@@ -53,6 +53,6 @@ func TestOneErrorMapping(t *testing.T) {
 	// its text says.
 	rec := serve(newTokenHandler(t, f.signer, jwks.AuthenticatorFunc(func(*http.Request) (*jwks.Identity, error) {
 		return nil, errors.New("jwks: token expired (not the sentinel)")
-	}), jwks.WithLogger(slog.New(slog.DiscardHandler))), http.MethodGet, "/", nil, "")
+	}), jwks.WithLogger(testkit.Discard)), http.MethodGet, "/", nil, "")
 	requireJSONError(t, rec.Result(), http.StatusInternalServerError, "server_error")
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/powersync-jwks/jwks"
 	"github.com/powersync-jwks/jwks/internal/nodejs"
+	"github.com/powersync-jwks/jwks/internal/testkit"
 )
 
 // The tests in this file run the interop/ Node scripts, with the jose 4.15.9
@@ -73,7 +74,7 @@ func TestSeedSecretsLoad(t *testing.T) {
 			assert.True(t, pub.Equal(pubJWK), "the public secret is the printed public JWK")
 
 			// The public JWK we publish has the seed's members, values unchanged.
-			ours := jwkMembers(t, must(pub.MarshalPublic(jwks.FormatJWK)))
+			ours := jwkMembers(t, testkit.Must(pub.MarshalPublic(jwks.FormatJWK)))
 			theirs := jwkMembers(t, seed.PublicJWK)
 			for _, m := range []string{"kty", "n", "e", "kid", "alg"} {
 				assert.Equal(t, theirs[m], ours[m], "public JWK member %q", m)
@@ -229,7 +230,7 @@ func TestImportJWKSCatchesBadKeys(t *testing.T) {
 	t.Parallel()
 	es, err := jwks.GenerateKey(jwks.ES256)
 	require.NoError(t, err)
-	pub := jwkMembers(t, must(es.MarshalPublic(jwks.FormatJWK)))
+	pub := jwkMembers(t, testkit.Must(es.MarshalPublic(jwks.FormatJWK)))
 	with := func(changes map[string]any) map[string]any {
 		m := make(map[string]any, len(pub))
 		for k, v := range pub {
@@ -249,7 +250,7 @@ func TestImportJWKSCatchesBadKeys(t *testing.T) {
 		jwk   map[string]any
 		error string
 	}{
-		{"private", jwkMembers(t, must(es.MarshalPrivate(jwks.FormatJWK))), "private members"},
+		{"private", jwkMembers(t, testkit.Must(es.MarshalPrivate(jwks.FormatJWK))), "private members"},
 		{"symmetric", map[string]any{"kty": "oct", "k": "c2VjcmV0", "kid": "k", "alg": "HS256"}, "kty"},
 		{"use enc", with(map[string]any{"use": "enc"}), "use"},
 		{"key_ops sign", with(map[string]any{"key_ops": []string{"sign"}}), "key_ops"},
@@ -270,12 +271,4 @@ func TestImportJWKSCatchesBadKeys(t *testing.T) {
 			assert.Contains(t, got[0].Error, tc.error)
 		})
 	}
-}
-
-// must returns v, panicking on err: for encodings that cannot fail in a test.
-func must[T any](v T, err error) T {
-	if err != nil {
-		panic(err)
-	}
-	return v
 }

@@ -169,7 +169,7 @@ func TestSignerTokensVerifyInPowerSync(t *testing.T) {
 	for _, alg := range jwks.Algorithms() {
 		t.Run(string(alg), func(t *testing.T) {
 			t.Parallel()
-			key := newKey(t, alg)
+			key := testkit.NewKey(t, alg)
 			ks, err := jwks.NewKeySet(key)
 			require.NoError(t, err)
 			url := serveJWKS(t, ks)
@@ -187,9 +187,9 @@ func TestSignerTokensVerifyInPowerSync(t *testing.T) {
 
 			// testKey's cached key is not the set's, and is of the same
 			// algorithm; the impostor is another key under the set's kid.
-			stranger, err := jwks.NewKeySet(testKey(t, alg))
+			stranger, err := jwks.NewKeySet(testkit.Key(t, alg))
 			require.NoError(t, err)
-			impostor, err := jwks.NewKeySet(newKey(t, alg, jwks.WithKeyID(key.KeyID())))
+			impostor, err := jwks.NewKeySet(testkit.NewKey(t, alg, jwks.WithKeyID(key.KeyID())))
 			require.NoError(t, err)
 			refused := []struct {
 				name   string
@@ -198,7 +198,7 @@ func TestSignerTokensVerifyInPowerSync(t *testing.T) {
 				error  string // in jose's or PowerSync's message
 				err    error  // the Verifier's
 			}{
-				{"key not in the JWKS", signerFor(t, stranger, interopAudience), "S2101", testKey(t, alg).KeyID(), jwks.ErrUnknownKey},
+				{"key not in the JWKS", signerFor(t, stranger, interopAudience), "S2101", testkit.Key(t, alg).KeyID(), jwks.ErrUnknownKey},
 				{"other key under the JWKS's kid", signerFor(t, impostor, interopAudience), "S2101", "ERR_JWS_SIGNATURE_VERIFICATION_FAILED", jwks.ErrSignature},
 				{"audience with a trailing slash", signerFor(t, ks, interopAudience+"/"), "S2105", `"aud"`, jwks.ErrAudience},
 			}
@@ -251,7 +251,7 @@ func TestSignerTokensVerifyInPowerSync(t *testing.T) {
 			// accepts the next token of the same Signer, signed with the
 			// new key.
 			t.Run("after Replace", func(t *testing.T) {
-				next := newKey(t, alg)
+				next := testkit.NewKey(t, alg)
 				require.NoError(t, ks.Replace(next))
 				old := tokens[0]
 				fresh := mint(t, signers[0], "user-1")

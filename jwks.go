@@ -16,7 +16,7 @@ import (
 // (public halves suffice) and keys about to be used.
 //
 // A KeySet is safe for concurrent use. Readers (signing, verifying, serving
-// the JWKS) load an immutable snapshot without taking a lock; Replace builds
+// the JWKS) load an immutable snapshot without taking a lock; [KeySet.Replace] builds
 // a new snapshot, with its JWKS document and ETag, and swaps it in whole, so
 // a reader sees either the old set or the new one, never a mixture.
 type KeySet struct {
@@ -46,7 +46,7 @@ type keySetSnapshot struct {
 // Keys are validated when they are made, so every key of the set can be
 // imported by PowerSync: one key that cannot be would make it refuse the whole
 // document. The same key given twice is published once; two different keys
-// with the same key ID are refused with ErrDuplicateKeyID.
+// with the same key ID are refused with [ErrDuplicateKeyID].
 func NewKeySet(signing *Key, published ...*Key) (*KeySet, error) {
 	snap, err := newSnapshot(signing, published)
 	if err != nil {
@@ -58,12 +58,12 @@ func NewKeySet(signing *Key, published ...*Key) (*KeySet, error) {
 }
 
 // Replace changes the signing key and the published keys at once, with the
-// rules of NewKeySet. Requests in flight finish with the set they started
+// rules of [NewKeySet]. Requests in flight finish with the set they started
 // with; the next ones see the new set. On error the set is unchanged.
+// [Rotation] in the package documentation gives the calls that rotate a key
+// without failing a request.
 //
-// To rotate without failing a request, publish the next key (as a published
-// key) at least one JWKS cache period before it signs, and keep the old key
-// published until every token it signed has expired.
+// [Rotation]: https://pkg.go.dev/github.com/powersync-jwks/jwks#hdr-Rotation
 func (ks *KeySet) Replace(signing *Key, published ...*Key) error {
 	snap, err := newSnapshot(signing, published)
 	if err != nil {
@@ -148,7 +148,7 @@ func (ks *KeySet) load() *keySetSnapshot { return ks.snap.Load() }
 func (ks *KeySet) SigningKey() *Key { return ks.load().signing }
 
 // Keys returns the published keys, signing key first, without their private
-// halves, in a new slice. SigningKey returns the signing key whole.
+// halves, in a new slice. [KeySet.SigningKey] returns the signing key whole.
 func (ks *KeySet) Keys() []*Key {
 	keys := ks.load().keys
 	out := make([]*Key, len(keys))
@@ -165,8 +165,8 @@ func (ks *KeySet) Key(kid string) (*Key, bool) {
 	return k, ok
 }
 
-// LookupKey implements KeySource: it returns the published key with the
-// given key ID, or an error wrapping ErrUnknownKey.
+// LookupKey implements [KeySource]: it returns the published key with the
+// given key ID, or an error wrapping [ErrUnknownKey].
 func (ks *KeySet) LookupKey(_ context.Context, kid string) (*Key, error) {
 	if k, ok := ks.load().byKID[kid]; ok {
 		return k, nil

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/powersync-jwks/jwks"
+	"github.com/powersync-jwks/jwks/internal/testkit"
 )
 
 // jwksDoc decodes a JWKS document.
@@ -35,7 +36,7 @@ func kids(keys []map[string]any) []string {
 func TestNewKeySetPublishesPublicMembersOnly(t *testing.T) {
 	var all []*jwks.Key
 	for _, alg := range jwks.Algorithms() {
-		all = append(all, testKey(t, alg))
+		all = append(all, testkit.Key(t, alg))
 	}
 	ks, err := jwks.NewKeySet(all[3], append(all[:3:3], all[4:]...)...)
 	require.NoError(t, err)
@@ -63,9 +64,9 @@ func TestNewKeySetPublishesPublicMembersOnly(t *testing.T) {
 }
 
 func TestNewKeySetRules(t *testing.T) {
-	signing := newKey(t, jwks.ES256)
-	retired := newKey(t, jwks.RS256).PublicOnly()
-	sameKID := newKey(t, jwks.EdDSA, jwks.WithKeyID(signing.KeyID()))
+	signing := testkit.NewKey(t, jwks.ES256)
+	retired := testkit.NewKey(t, jwks.RS256).PublicOnly()
+	sameKID := testkit.NewKey(t, jwks.EdDSA, jwks.WithKeyID(signing.KeyID()))
 
 	t.Run("retired public key", func(t *testing.T) {
 		ks, err := jwks.NewKeySet(signing, retired)
@@ -93,7 +94,7 @@ func TestNewKeySetRules(t *testing.T) {
 		{"no key", nil, nil, jwks.ErrInvalidKey},
 		{"public signing key", retired, nil, jwks.ErrPublicKey},
 		{"duplicate key ID", signing, []*jwks.Key{sameKID}, jwks.ErrDuplicateKeyID},
-		{"duplicate key ID among published", nil, []*jwks.Key{retired, newKey(t, jwks.ES256, jwks.WithKeyID(retired.KeyID()))}, jwks.ErrDuplicateKeyID},
+		{"duplicate key ID among published", nil, []*jwks.Key{retired, testkit.NewKey(t, jwks.ES256, jwks.WithKeyID(retired.KeyID()))}, jwks.ErrDuplicateKeyID},
 		{"nil published key", signing, []*jwks.Key{nil}, jwks.ErrInvalidKey},
 		{"zero key", signing, []*jwks.Key{{}}, jwks.ErrInvalidKey},
 	} {
@@ -106,7 +107,7 @@ func TestNewKeySetRules(t *testing.T) {
 }
 
 func TestKeySetLookupKey(t *testing.T) {
-	signing := testKey(t, jwks.ES256)
+	signing := testkit.Key(t, jwks.ES256)
 	ks, err := jwks.NewKeySet(signing)
 	require.NoError(t, err)
 	k, err := ks.LookupKey(context.Background(), signing.KeyID())
@@ -118,7 +119,7 @@ func TestKeySetLookupKey(t *testing.T) {
 }
 
 func TestKeySetETag(t *testing.T) {
-	a, b := testKey(t, jwks.ES256), testKey(t, jwks.EdDSA)
+	a, b := testkit.Key(t, jwks.ES256), testkit.Key(t, jwks.EdDSA)
 	ks, err := jwks.NewKeySet(a)
 	require.NoError(t, err)
 	sum := sha256.Sum256(ks.JWKS())
@@ -138,7 +139,7 @@ func TestKeySetETag(t *testing.T) {
 }
 
 func TestKeySetReplaceIsAtomic(t *testing.T) {
-	a, b := newKey(t, jwks.ES256), newKey(t, jwks.EdDSA)
+	a, b := testkit.NewKey(t, jwks.ES256), testkit.NewKey(t, jwks.EdDSA)
 	ks, err := jwks.NewKeySet(a)
 	require.NoError(t, err)
 	err = ks.Replace(a.PublicOnly())

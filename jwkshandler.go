@@ -23,10 +23,12 @@ type JWKSHandlerOption func(*jwksHandler)
 
 // WithMaxAge sets the Cache-Control max-age of the JWKS document (default
 // [DefaultJWKSMaxAge], in whole seconds; under a second means "no-cache").
-// A negative duration is refused by [NewJWKSHandler]. Keep it below the
-// time a rotation publishes a new key before signing with it, minus
-// PowerSync's own 5-minute refresh: a verifier that cached the document
-// longer would meet a kid it has never seen.
+// A negative duration is refused by [NewJWKSHandler]. A rotation publishes
+// a new key for longer than this plus PowerSync's own 5-minute refresh
+// before it signs with it (see [Rotation] in the package documentation), so
+// that no verifier meets a kid it has never seen.
+//
+// [Rotation]: https://pkg.go.dev/github.com/powersync-jwks/jwks#hdr-Rotation
 func WithMaxAge(d time.Duration) JWKSHandlerOption {
 	return func(h *jwksHandler) { h.maxAge = d }
 }

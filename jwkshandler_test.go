@@ -1,7 +1,6 @@
 package jwks_test
 
 import (
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -14,27 +13,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/powersync-jwks/jwks"
+	"github.com/powersync-jwks/jwks/internal/testkit"
 )
 
-// requireJSONError checks that a response is a JSON error with the given
-// status and error code, and returns its description.
-func requireJSONError(t testing.TB, res *http.Response, status int, code string) string {
-	t.Helper()
-	require.Equal(t, status, res.StatusCode)
-	assert.Equal(t, "application/json", res.Header.Get("Content-Type"))
-	assert.Equal(t, "nosniff", res.Header.Get("X-Content-Type-Options"))
-	var body struct {
-		Error       string `json:"error"`
-		Description string `json:"error_description"`
-	}
-	require.NoError(t, json.NewDecoder(res.Body).Decode(&body))
-	assert.Equal(t, code, body.Error)
-	assert.NotEmpty(t, body.Description)
-	return body.Description
-}
-
 func TestJWKSHandler(t *testing.T) {
-	signing, retired := testKey(t, jwks.ES256), testKey(t, jwks.RS256).PublicOnly()
+	signing, retired := testkit.Key(t, jwks.ES256), testkit.Key(t, jwks.RS256).PublicOnly()
 	ks, err := jwks.NewKeySet(signing, retired)
 	require.NoError(t, err)
 	srv := httptest.NewServer(newJWKSHandler(t, ks))
@@ -114,7 +97,7 @@ func TestJWKSHandler(t *testing.T) {
 
 	t.Run("after Replace", func(t *testing.T) {
 		oldETag := ks.ETag()
-		next := newKey(t, jwks.EdDSA)
+		next := testkit.NewKey(t, jwks.EdDSA)
 		require.NoError(t, ks.Replace(next, signing.PublicOnly()))
 		res, body := do(t, http.MethodGet, http.Header{"If-None-Match": {oldETag}})
 		require.Equal(t, http.StatusOK, res.StatusCode, "an old ETag gets the new document")
@@ -124,7 +107,7 @@ func TestJWKSHandler(t *testing.T) {
 }
 
 func TestJWKSHandlerMaxAge(t *testing.T) {
-	ks, err := jwks.NewKeySet(testKey(t, jwks.ES256))
+	ks, err := jwks.NewKeySet(testkit.Key(t, jwks.ES256))
 	require.NoError(t, err)
 	for _, tc := range []struct {
 		maxAge time.Duration
@@ -143,7 +126,7 @@ func TestJWKSHandlerMaxAge(t *testing.T) {
 }
 
 func TestNewJWKSHandlerRefusesBadConfiguration(t *testing.T) {
-	ks, err := jwks.NewKeySet(testKey(t, jwks.ES256))
+	ks, err := jwks.NewKeySet(testkit.Key(t, jwks.ES256))
 	require.NoError(t, err)
 	for _, tc := range []struct {
 		name string

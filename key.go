@@ -127,8 +127,8 @@ func (k *Key) KeyID() string { return k.kid }
 // Algorithm returns the algorithm the key signs and verifies with.
 func (k *Key) Algorithm() Algorithm { return k.spec.alg }
 
-// Public returns the public key: an *rsa.PublicKey, an *ecdsa.PublicKey or
-// an ed25519.PublicKey. It must not be modified.
+// Public returns the public key: an [*rsa.PublicKey], an [*ecdsa.PublicKey]
+// or an [ed25519.PublicKey]. It must not be modified.
 func (k *Key) Public() crypto.PublicKey { return k.public }
 
 // CanSign reports whether the key has a private half (in the process, or

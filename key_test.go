@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/powersync-jwks/jwks"
+	"github.com/powersync-jwks/jwks/internal/testkit"
 )
 
 func TestKeyNeverShowsPrivateHalf(t *testing.T) {
@@ -32,7 +33,7 @@ func TestKeyNeverShowsPrivateHalf(t *testing.T) {
 
 	for _, alg := range jwks.Algorithms() {
 		t.Run(string(alg), func(t *testing.T) {
-			k := testKey(t, alg)
+			k := testkit.Key(t, alg)
 			var outputs []string
 			for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%d", "%x", "%X", "%T"} {
 				outputs = append(outputs, fmt.Sprintf(verb, k), fmt.Sprintf(verb, *k))
@@ -69,7 +70,7 @@ func TestZeroKeyRedaction(t *testing.T) {
 }
 
 func TestKeyPublicOnlyAndEqual(t *testing.T) {
-	k := testKey(t, jwks.ES256)
+	k := testkit.Key(t, jwks.ES256)
 	pub := k.PublicOnly()
 	assert.False(t, pub.CanSign())
 	assert.True(t, k.CanSign(), "PublicOnly leaves the key itself alone")
@@ -80,7 +81,7 @@ func TestKeyPublicOnlyAndEqual(t *testing.T) {
 	renamed, err := jwks.ParseKey(mustPublicJWK(t, k), jwks.WithKeyID("other"))
 	require.NoError(t, err)
 	assert.False(t, renamed.Equal(k), "the key ID is compared")
-	asES384 := testKey(t, jwks.ES384)
+	asES384 := testkit.Key(t, jwks.ES384)
 	assert.False(t, asES384.Equal(k))
 
 	var none *jwks.Key

@@ -17,15 +17,16 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/powersync-jwks/jwks"
+	"github.com/powersync-jwks/jwks/internal/testkit"
 )
 
 // TestKeyChecks covers the checks every key passes, whatever it was read
 // from: by key family, and of the key ID.
 func TestKeyChecks(t *testing.T) {
-	es256 := testKey(t, jwks.ES256)
-	es384 := testKey(t, jwks.ES384)
-	ed := testKey(t, jwks.EdDSA)
-	rs := testKey(t, jwks.RS256)
+	es256 := testkit.Key(t, jwks.ES256)
+	es384 := testkit.Key(t, jwks.ES384)
+	ed := testkit.Key(t, jwks.EdDSA)
+	rs := testkit.Key(t, jwks.RS256)
 	weak, err := rsa.GenerateKey(rand.Reader, 1024)
 	require.NoError(t, err)
 	weakJWK := fmt.Sprintf(`{"kty":"RSA","alg":"RS256","kid":"weak","n":%q,"e":"AQAB"}`, b64(weak.N.Bytes()))
@@ -104,10 +105,10 @@ func TestKeyChecks(t *testing.T) {
 // TestKeyChecksAccept covers keys at the edges of what the checks allow.
 func TestKeyChecksAccept(t *testing.T) {
 	for name, input := range map[string][]byte{
-		"key_ops verify":   mutateJWK(t, testKey(t, jwks.ES256), false, map[string]any{"key_ops": []string{"verify"}}),
-		"key_ops sign":     mutateJWK(t, testKey(t, jwks.EdDSA), true, map[string]any{"key_ops": []string{"sign"}}),
-		"no use":           mutateJWK(t, testKey(t, jwks.RS256), false, map[string]any{"use": nil}),
-		"kid of 256 bytes": mutateJWK(t, testKey(t, jwks.ES384), false, map[string]any{"kid": strings.Repeat("k", 256)}),
+		"key_ops verify":   mutateJWK(t, testkit.Key(t, jwks.ES256), false, map[string]any{"key_ops": []string{"verify"}}),
+		"key_ops sign":     mutateJWK(t, testkit.Key(t, jwks.EdDSA), true, map[string]any{"key_ops": []string{"sign"}}),
+		"no use":           mutateJWK(t, testkit.Key(t, jwks.RS256), false, map[string]any{"use": nil}),
+		"kid of 256 bytes": mutateJWK(t, testkit.Key(t, jwks.ES384), false, map[string]any{"kid": strings.Repeat("k", 256)}),
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := jwks.ParseKey(input)

@@ -9,11 +9,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/powersync-jwks/jwks"
+	"github.com/powersync-jwks/jwks/internal/testkit"
 )
 
 func TestParseKeyRoundTrip(t *testing.T) {
 	for _, alg := range jwks.Algorithms() {
-		k := testKey(t, alg)
+		k := testkit.Key(t, alg)
 		for _, f := range []jwks.KeyFormat{jwks.FormatJWK, jwks.FormatSecret, jwks.FormatPEM} {
 			t.Run(fmt.Sprintf("%s/%v", alg, f), func(t *testing.T) {
 				priv, err := k.MarshalPrivate(f)
@@ -43,7 +44,7 @@ func TestParseKeyRoundTrip(t *testing.T) {
 }
 
 func TestFormatSecretIsBase64OfJWK(t *testing.T) {
-	k := testKey(t, jwks.RS256)
+	k := testkit.Key(t, jwks.RS256)
 	for _, marshal := range []func(jwks.KeyFormat) ([]byte, error){k.MarshalPublic, k.MarshalPrivate} {
 		jwk, err := marshal(jwks.FormatJWK)
 		require.NoError(t, err)
@@ -60,7 +61,7 @@ func TestPublicJWKMembers(t *testing.T) {
 		"OKP": {"alg", "crv", "kid", "kty", "use", "x"},
 	}
 	for _, alg := range jwks.Algorithms() {
-		k := testKey(t, alg)
+		k := testkit.Key(t, alg)
 		m := jwkMembers(t, mustPublicJWK(t, k))
 		var names []string
 		for name := range m {
@@ -82,14 +83,14 @@ func TestPublicJWKMembers(t *testing.T) {
 }
 
 func TestMarshalPrivateOfPublicKey(t *testing.T) {
-	pub := testKey(t, jwks.ES256).PublicOnly()
+	pub := testkit.Key(t, jwks.ES256).PublicOnly()
 	assert.False(t, pub.CanSign())
 	assert.Same(t, pub, pub.PublicOnly())
 	for _, f := range []jwks.KeyFormat{jwks.FormatJWK, jwks.FormatSecret, jwks.FormatPEM} {
 		_, err := pub.MarshalPrivate(f)
 		require.ErrorIs(t, err, jwks.ErrPublicKey)
 	}
-	_, err := testKey(t, jwks.ES256).MarshalPrivate(jwks.KeyFormat(42))
+	_, err := testkit.Key(t, jwks.ES256).MarshalPrivate(jwks.KeyFormat(42))
 	require.ErrorIs(t, err, jwks.ErrKeyFormat)
 	_, err = pub.MarshalPublic(jwks.KeyFormat(42))
 	require.ErrorIs(t, err, jwks.ErrKeyFormat)

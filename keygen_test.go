@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/powersync-jwks/jwks"
+	"github.com/powersync-jwks/jwks/internal/testkit"
 )
 
 // defaultKeyID is the form of the key IDs GenerateKey makes.
@@ -33,13 +34,13 @@ func TestGenerateKey(t *testing.T) {
 		{jwks.EdDSA, func(t *testing.T, pub crypto.PublicKey) { assert.IsType(t, ed25519.PublicKey{}, pub) }},
 	} {
 		t.Run(string(tc.alg), func(t *testing.T) {
-			k := newKey(t, tc.alg)
+			k := testkit.NewKey(t, tc.alg)
 			assert.Equal(t, tc.alg, k.Algorithm())
 			assert.Regexp(t, defaultKeyID, k.KeyID())
 			assert.True(t, k.CanSign())
 			tc.check(t, k.Public())
 
-			other := newKey(t, tc.alg)
+			other := testkit.NewKey(t, tc.alg)
 			assert.NotEqual(t, k.KeyID(), other.KeyID(), "key IDs are random")
 			assert.False(t, k.Equal(other))
 		})
@@ -62,25 +63,25 @@ func ecCurve(c elliptic.Curve) func(*testing.T, crypto.PublicKey) {
 
 func TestGenerateKeyOptions(t *testing.T) {
 	t.Run("RSA 3072", func(t *testing.T) {
-		k := newKey(t, jwks.RS256, jwks.WithRSABits(3072))
+		k := testkit.NewKey(t, jwks.RS256, jwks.WithRSABits(3072))
 		rsaBits(3072)(t, k.Public())
 	})
 	t.Run("own key ID", func(t *testing.T) {
-		k := newKey(t, jwks.ES256, jwks.WithKeyID("2026-11 primary"))
+		k := testkit.NewKey(t, jwks.ES256, jwks.WithKeyID("2026-11 primary"))
 		assert.Equal(t, "2026-11 primary", k.KeyID())
 	})
 	t.Run("thumbprint key ID", func(t *testing.T) {
 		for _, alg := range jwks.Algorithms() {
-			k := testKey(t, alg)
+			k := testkit.Key(t, alg)
 			tp, err := jwks.ParseKey(mustPublicJWK(t, k), jwks.WithThumbprintKeyID())
 			require.NoError(t, err)
 			assert.Equal(t, rfc7638(t, k), tp.KeyID(), alg)
 		}
-		k := newKey(t, jwks.EdDSA, jwks.WithThumbprintKeyID())
+		k := testkit.NewKey(t, jwks.EdDSA, jwks.WithThumbprintKeyID())
 		assert.Equal(t, rfc7638(t, k), k.KeyID(), "a new key named by its thumbprint")
 	})
 	t.Run("same algorithm option", func(t *testing.T) {
-		k := newKey(t, jwks.ES384, jwks.WithAlgorithm(jwks.ES384))
+		k := testkit.NewKey(t, jwks.ES384, jwks.WithAlgorithm(jwks.ES384))
 		assert.Equal(t, jwks.ES384, k.Algorithm())
 	})
 

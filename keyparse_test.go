@@ -18,10 +18,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/powersync-jwks/jwks"
+	"github.com/powersync-jwks/jwks/internal/testkit"
 )
 
 func TestParseKeyEncodings(t *testing.T) {
-	k := testKey(t, jwks.ES256)
+	k := testkit.Key(t, jwks.ES256)
 	jwk, err := k.MarshalPrivate(jwks.FormatJWK)
 	require.NoError(t, err)
 	pemKey, err := k.MarshalPrivate(jwks.FormatPEM)
@@ -98,7 +99,7 @@ func TestParseKeyPEMKinds(t *testing.T) {
 func TestParseKeyInfersAlgorithmAndKeyID(t *testing.T) {
 	for _, alg := range jwks.Algorithms() {
 		t.Run(string(alg), func(t *testing.T) {
-			k := testKey(t, alg)
+			k := testkit.Key(t, alg)
 			m := privateJWK(t, k)
 			delete(m, "alg")
 			delete(m, "kid")
@@ -115,7 +116,7 @@ func TestParseKeyInfersAlgorithmAndKeyID(t *testing.T) {
 }
 
 func TestParseKeyAlgorithmOption(t *testing.T) {
-	es := testKey(t, jwks.ES256)
+	es := testkit.Key(t, jwks.ES256)
 	_, err := jwks.ParseKey(mustPublicJWK(t, es), jwks.WithAlgorithm(jwks.ES384))
 	require.ErrorIs(t, err, jwks.ErrAlgorithmMismatch, "a JWK's own alg wins over a conflicting option")
 
@@ -128,8 +129,8 @@ func TestParseKeyAlgorithmOption(t *testing.T) {
 }
 
 func TestParseKeyRefusesUnreadableInput(t *testing.T) {
-	es256 := testKey(t, jwks.ES256)
-	rs := testKey(t, jwks.RS256)
+	es256 := testkit.Key(t, jwks.ES256)
+	rs := testkit.Key(t, jwks.RS256)
 	for _, tc := range []struct {
 		name  string
 		input string
@@ -162,9 +163,9 @@ func TestParseKeyRefusesUnreadableInput(t *testing.T) {
 // TestParseKeyPEMRefusals covers the DER that x509 refuses: the reason is
 // read from the DER's structure, never from the text of x509's error.
 func TestParseKeyPEMRefusals(t *testing.T) {
-	rs := testKey(t, jwks.RS256)
-	es := testKey(t, jwks.ES256)
-	ed := testKey(t, jwks.EdDSA)
+	rs := testkit.Key(t, jwks.RS256)
+	es := testkit.Key(t, jwks.ES256)
+	ed := testkit.Key(t, jwks.EdDSA)
 	rsaPriv := privateOf(t, rs).(*rsa.PrivateKey)
 	ecPriv := privateOf(t, es).(*ecdsa.PrivateKey)
 	weak, err := rsa.GenerateKey(rand.Reader, 1024)

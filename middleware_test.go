@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/powersync-jwks/jwks"
+	"github.com/powersync-jwks/jwks/internal/testkit"
 )
 
 // unavailableKeys is a key source that cannot be read, as a remote JWKS
@@ -26,7 +27,7 @@ func (unavailableKeys) LookupKey(context.Context, string) (*jwks.Key, error) {
 }
 
 func TestMiddleware(t *testing.T) {
-	key := testKey(t, jwks.ES256)
+	key := testkit.Key(t, jwks.ES256)
 	ks, err := jwks.NewKeySet(key)
 	require.NoError(t, err)
 	v, err := jwks.NewVerifier(ks, testAudience)
@@ -110,7 +111,7 @@ func (brokenKeys) LookupKey(context.Context, string) (*jwks.Key, error) { return
 func TestVerifierSurvivesABrokenKeySource(t *testing.T) {
 	v, err := jwks.NewVerifier(brokenKeys{}, testAudience, jwks.WithClock(fixedClock(verifyNow)))
 	require.NoError(t, err)
-	_, err = v.Verify(context.Background(), forge(t, testKey(t, jwks.ES256), nil, goodClaims(nil)))
+	_, err = v.Verify(context.Background(), forge(t, testkit.Key(t, jwks.ES256), nil, goodClaims(nil)))
 	require.ErrorIs(t, err, jwks.ErrUnknownKey)
 }
 
@@ -166,10 +167,12 @@ func (f *middlewareFixture) serve(h http.Handler, req *http.Request) *httptest.R
 	return rec
 }
 
-func requestWith(header string, values ...string) *http.Request {
+// requestWith returns a request with the given Authorization headers, or
+// none when there are none.
+func requestWith(authorization ...string) *http.Request {
 	req := httptest.NewRequest(http.MethodGet, "/data", nil)
-	if len(values) > 0 {
-		req.Header[header] = values
+	if len(authorization) > 0 {
+		req.Header["Authorization"] = authorization
 	}
 	return req
 }
@@ -205,7 +208,7 @@ func TestVerifyRequest(t *testing.T) {
 		{"not a JWT", []string{"Bearer sb_publishable_abc123"}, jwks.ErrMalformed, jwks.ErrNoToken},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := f.verifier.VerifyRequest(requestWith("Authorization", tc.header...))
+			c, err := f.verifier.VerifyRequest(requestWith(tc.header...))
 			if tc.want == nil {
 				require.NoError(t, err)
 				assert.Equal(t, "user-7", c.Subject)
@@ -220,13 +223,13 @@ func TestVerifyRequest(t *testing.T) {
 	}
 
 	t.Run("the request's context reaches the key source", func(t *testing.T) {
-		ks, err := jwks.NewKeySet(testKey(t, jwks.ES256))
+		ks, err := jwks.NewKeySet(testkit.Key(t, jwks.ES256))
 		require.NoError(t, err)
 		keys := &ctxKeys{KeySource: ks}
 		v, err := jwks.NewVerifier(keys, testAudience)
 		require.NoError(t, err)
 		type ctxMark struct{}
-		req := requestWith("Authorization", "Bearer "+f.good)
+		req := requestWith("Bearer " + f.good)
 		req = req.WithContext(context.WithValue(req.Context(), ctxMark{}, "this request"))
 		_, err = v.VerifyRequest(req)
 		require.NoError(t, err)
@@ -239,11 +242,11 @@ func TestMiddlewareCredentialsOptional(t *testing.T) {
 	f := newMiddlewareFixture(t)
 	h := f.verifier.Middleware(jwks.WithCredentialsOptional())(f.next())
 
-	rec := f.serve(h, requestWith("Authorization"))
+	rec := f.serve(h, requestWith())
 	require.Equal(t, http.StatusOK, rec.Code)
 	assert.Equal(t, "hello stranger", rec.Body.String(), "no credentials: next, without claims")
 
-	rec = f.serve(h, requestWith("Authorization", "Token "+f.good))
+	rec = f.serve(h, requestWith("Token "+f.good))
 	require.Equal(t, http.StatusOK, rec.Code)
 	assert.Equal(t, "hello user-7", rec.Body.String())
 
@@ -254,14 +257,14 @@ func TestMiddlewareCredentialsOptional(t *testing.T) {
 		{"not a JWT", "Bearer sb_publishable_abc123", "invalid_token"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rec := f.serve(h, requestWith("Authorization", tc.header))
+			rec := f.serve(h, requestWith(tc.header))
 			requireJSONError(t, rec.Result(), http.StatusUnauthorized, tc.code)
 			assert.False(t, f.nextCalled, "bad credentials are still refused")
 		})
 	}
 
 	// Without the option, no credentials is a 401 with a bare challenge.
-	rec = f.serve(f.verifier.Middleware()(f.next()), requestWith("Authorization"))
+	rec = f.serve(f.verifier.Middleware()(f.next()), requestWith())
 	requireJSONError(t, rec.Result(), http.StatusUnauthorized, "invalid_request")
 	assert.Equal(t, "Bearer", rec.Header().Get("WWW-Authenticate"))
 	assert.False(t, f.nextCalled)
@@ -286,7 +289,7 @@ func TestMiddlewareTokenFrom(t *testing.T) {
 		return c.Value, nil
 	})
 	withCookie := func(value string) *http.Request {
-		req := requestWith("Authorization", "Bearer "+f.good) // ignored: the cookie is the source
+		req := requestWith("Bearer " + f.good) // ignored: the cookie is the source
 		if value != "" {
 			req.AddCookie(&http.Cookie{Name: "token", Value: value})
 		}
@@ -329,7 +332,7 @@ func TestMiddlewareTokenFrom(t *testing.T) {
 	}
 
 	// A nil function reads the Authorization header.
-	rec = f.serve(f.verifier.Middleware(jwks.WithTokenFrom(nil))(f.next()), requestWith("Authorization", "Bearer "+f.good))
+	rec = f.serve(f.verifier.Middleware(jwks.WithTokenFrom(nil))(f.next()), requestWith("Bearer "+f.good))
 	require.Equal(t, http.StatusOK, rec.Code)
 	assert.Equal(t, "hello user-7", rec.Body.String())
 }
@@ -353,7 +356,7 @@ func TestMiddlewareErrorHandler(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got = nil
-			rec := f.serve(h, requestWith("Authorization", tc.header...))
+			rec := f.serve(h, requestWith(tc.header...))
 			assert.Equal(t, http.StatusTeapot, rec.Code)
 			require.ErrorIs(t, got, tc.want)
 			assert.False(t, f.nextCalled)
@@ -361,12 +364,12 @@ func TestMiddlewareErrorHandler(t *testing.T) {
 	}
 
 	got = nil
-	rec := f.serve(h, requestWith("Authorization", "Bearer "+f.good))
+	rec := f.serve(h, requestWith("Bearer "+f.good))
 	require.Equal(t, http.StatusOK, rec.Code)
 	assert.NoError(t, got, "an accepted request never reaches the error handler")
 
 	// A nil handler keeps the JSON default.
-	rec = f.serve(f.verifier.Middleware(jwks.WithErrorHandler(nil))(f.next()), requestWith("Authorization", "Bearer "+f.old))
+	rec = f.serve(f.verifier.Middleware(jwks.WithErrorHandler(nil))(f.next()), requestWith("Bearer "+f.old))
 	requireJSONError(t, rec.Result(), http.StatusUnauthorized, "invalid_token")
 	assert.Equal(t, `Bearer error="invalid_token", error_description="the token has expired"`, rec.Header().Get("WWW-Authenticate"))
 }

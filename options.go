@@ -8,7 +8,7 @@ type SignerOption interface{ applySigner(*Signer) }
 // A VerifierOption configures [NewVerifier].
 type VerifierOption interface{ applyVerifier(*Verifier) }
 
-// An Option configures a Signer and a Verifier alike. Each option's
+// An Option configures a [Signer] and a [Verifier] alike. Each option's
 // documentation says what it means to each.
 type Option interface {
 	SignerOption
@@ -32,9 +32,9 @@ func (o sharedOption) applySigner(s *Signer)     { o.signer(s) }
 func (o sharedOption) applyVerifier(v *Verifier) { o.verifier(v) }
 
 // WithExtraAudiences adds audiences to the one given to [NewSigner] or
-// [NewVerifier]. A Signer then writes "aud" as an array of all of them
+// [NewVerifier]. A [Signer] then writes "aud" as an array of all of them
 // (PowerSync accepts a token when any element is one of its audiences); a
-// Verifier accepts a token whose "aud" holds any of them. Audiences are
+// [Verifier] accepts a token whose "aud" holds any of them. Audiences are
 // compared byte for byte: "https://x.example" and "https://x.example/" are
 // different audiences.
 func WithExtraAudiences(more ...string) Option {
@@ -56,8 +56,8 @@ func WithIssuer(iss string) Option {
 }
 
 // WithClock sets the function that tells the current time (default, as
-// when not set, [time.Now]): the "iat" a Signer writes, the "now" a
-// Verifier compares "exp", "nbf" and "iat" with. It is meant for tests.
+// when not set, [time.Now]): the "iat" a [Signer] writes, the "now" a
+// [Verifier] compares "exp", "nbf" and "iat" with. It is meant for tests.
 func WithClock(now func() time.Time) Option {
 	return sharedOption{
 		signer:   func(s *Signer) { s.now = now },

@@ -23,15 +23,15 @@ const (
 	MaxTokenLifetime     = 24 * time.Hour
 	minLifetime          = time.Second
 
-	// MaxTokenSize is the largest token the Verifier reads and the Signer
+	// MaxTokenSize is the largest token the [Verifier] reads and the [Signer]
 	// makes, in bytes. Larger tokens are refused before any decoding.
 	MaxTokenSize = 16 << 10
 )
 
-// A Signer mints PowerSync tokens with the signing key of a KeySet.
+// A Signer mints PowerSync tokens with the signing key of a [KeySet].
 //
 // A Signer is immutable and safe for concurrent use. It reads the key set's
-// current signing key without a lock on each Sign, so tokens keep being
+// current signing key without a lock on each [Signer.Sign], so tokens keep being
 // signed while the set is replaced, each with the key that was current when
 // it began.
 //
@@ -59,12 +59,14 @@ type Signer struct {
 	slots chan struct{}
 }
 
-// WithTokenLifetime sets how long tokens are valid: at least a second, at most
-// MaxTokenLifetime (24 hours, PowerSync's limit); DefaultTokenLifetime (5 minutes)
-// when not set. PowerSync's clients fetch a new token when theirs has less
-// than 30 seconds left, so lifetimes under a minute or two make them fetch
-// all the time; keep it well below the time an old key stays published after
-// a rotation. Lifetimes are whole seconds.
+// WithTokenLifetime sets how long tokens are valid: at least a second, at
+// most [MaxTokenLifetime] (24 hours, PowerSync's limit); [DefaultTokenLifetime]
+// (5 minutes) when not set. PowerSync's clients fetch a new token when theirs
+// has less than 30 seconds left, so lifetimes under a minute or two make them
+// fetch all the time; an old key stays published for a lifetime after a
+// rotation (see [Rotation] in the package documentation). Lifetimes are whole seconds.
+//
+// [Rotation]: https://pkg.go.dev/github.com/powersync-jwks/jwks#hdr-Rotation
 func WithTokenLifetime(d time.Duration) SignerOption {
 	return signerOption(func(s *Signer) { s.lifetime = d })
 }
@@ -127,7 +129,7 @@ func NewSigner(ks *KeySet, audience string, opts ...SignerOption) (*Signer, erro
 	return s, nil
 }
 
-// Audience returns the audience given to NewSigner: the PowerSync instance
+// Audience returns the audience given to [NewSigner]: the PowerSync instance
 // URL.
 func (s *Signer) Audience() string { return s.audiences[0] }
 
@@ -164,8 +166,8 @@ func WithParameters(params any) SignOption {
 
 // WithClaim adds a top-level claim, which sync rules read with
 // request.jwt() or auth.parameter(name). It cannot replace the claims the
-// Signer sets ("sub", "aud", "iat", "exp", "iss", "nbf", "jti") nor
-// "parameters" (see WithParameters), in any letter case. Given twice, the
+// [Signer] sets ("sub", "aud", "iat", "exp", "iss", "nbf", "jti") nor
+// "parameters" (see [WithParameters]), in any letter case. Given twice, the
 // last value wins.
 func WithClaim(name string, value any) SignOption {
 	return func(r *signRequest) {
@@ -179,13 +181,13 @@ func WithClaim(name string, value any) SignOption {
 // Sign mints a token for subject, the user ID that sync rules see. The header
 // is {"alg","kid","typ":"JWT"} of the key set's current signing key; the
 // claims are "sub", "aud", "iat", "exp" (integer seconds), "iss" when
-// configured, "jti" when WithTokenID is on, then "parameters" and any
-// WithClaim claims.
+// configured, "jti" when [WithTokenID] is on, then "parameters" and any
+// [WithClaim] claims.
 //
 // ctx bounds the wait for a turn to sign (see [Signer]): when it ends
 // first, Sign returns an error wrapping [ErrUnavailable] and ctx's error,
 // which the token handler answers with 503. It cannot interrupt a signature
-// in progress, as crypto.Signer (behind an external key) takes no context.
+// in progress, as [crypto.Signer] (behind an external key) takes no context.
 func (s *Signer) Sign(ctx context.Context, subject string, opts ...SignOption) (*Token, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/powersync-jwks/jwks"
+	"github.com/powersync-jwks/jwks/internal/testkit"
 )
 
 const testAudience = "https://abc123.powersync.journeyapps.com"
@@ -63,7 +64,7 @@ func TestSignerTokenShape(t *testing.T) {
 	now := time.Unix(1_790_000_000, 0)
 	for _, alg := range jwks.Algorithms() {
 		t.Run(string(alg), func(t *testing.T) {
-			key := testKey(t, alg)
+			key := testkit.Key(t, alg)
 			s := newSigner(t, key, jwks.WithClock(fixedClock(now.Add(400*time.Millisecond))))
 			tok, err := s.Sign(context.Background(), "user-1")
 			require.NoError(t, err)
@@ -91,7 +92,7 @@ func TestSignerTokenShape(t *testing.T) {
 
 func TestSignerOptions(t *testing.T) {
 	now := time.Unix(1_790_000_000, 0)
-	key := testKey(t, jwks.ES256)
+	key := testkit.Key(t, jwks.ES256)
 	clock := jwks.WithClock(fixedClock(now))
 
 	claimsOf := func(t *testing.T, tok *jwks.Token) map[string]any {
@@ -154,7 +155,7 @@ func TestSignerOptions(t *testing.T) {
 }
 
 func TestSignRefusals(t *testing.T) {
-	s := newSigner(t, testKey(t, jwks.ES256), jwks.WithTokenLifetime(time.Hour))
+	s := newSigner(t, testkit.Key(t, jwks.ES256), jwks.WithTokenLifetime(time.Hour))
 	canceled, cancel := context.WithCancel(context.Background())
 	cancel()
 
@@ -191,9 +192,9 @@ func TestSignRefusals(t *testing.T) {
 }
 
 func TestNewSignerRefusals(t *testing.T) {
-	ks, err := jwks.NewKeySet(testKey(t, jwks.ES256))
+	ks, err := jwks.NewKeySet(testkit.Key(t, jwks.ES256))
 	require.NoError(t, err)
-	verifyOnly, err := jwks.NewKeySet(nil, testKey(t, jwks.ES256).PublicOnly())
+	verifyOnly, err := jwks.NewKeySet(nil, testkit.Key(t, jwks.ES256).PublicOnly())
 	require.NoError(t, err)
 
 	for _, tc := range []struct {
@@ -231,7 +232,7 @@ func TestNewSignerRefusals(t *testing.T) {
 func TestSignerWithExternalKey(t *testing.T) {
 	for _, alg := range []jwks.Algorithm{jwks.RS256, jwks.ES256, jwks.ES384, jwks.EdDSA} {
 		t.Run(string(alg), func(t *testing.T) {
-			priv := privateOf(t, testKey(t, alg))
+			priv := privateOf(t, testkit.Key(t, alg))
 			ext := &countingSigner{Signer: priv.(crypto.Signer)}
 			key, err := jwks.NewExternalKey(ext, alg, jwks.WithKeyID("kms-"+string(alg)))
 			require.NoError(t, err)
@@ -246,7 +247,7 @@ func TestSignerWithExternalKey(t *testing.T) {
 }
 
 func TestSignerDuringRotation(t *testing.T) {
-	a, b := newKey(t, jwks.ES256), newKey(t, jwks.EdDSA)
+	a, b := testkit.NewKey(t, jwks.ES256), testkit.NewKey(t, jwks.EdDSA)
 	ks, err := jwks.NewKeySet(a)
 	require.NoError(t, err)
 	s, err := jwks.NewSigner(ks, testAudience)
@@ -308,7 +309,7 @@ func TestSignerExternalECDSAConversion(t *testing.T) {
 }
 
 func TestSignerWaitsForATurn(t *testing.T) {
-	s := newSigner(t, testKey(t, jwks.ES256))
+	s := newSigner(t, testkit.Key(t, jwks.ES256))
 	jwks.SetSignTurns(s, 1)
 	giveBack := jwks.TakeSignTurn(s) // a signature in progress
 
@@ -339,7 +340,7 @@ func TestSignerWaitsForATurn(t *testing.T) {
 }
 
 func TestSignerExternalKeysNeedNoTurn(t *testing.T) {
-	key, err := jwks.NewExternalKey(&countingSigner{Signer: privateOf(t, testKey(t, jwks.ES256)).(crypto.Signer)}, jwks.ES256)
+	key, err := jwks.NewExternalKey(&countingSigner{Signer: privateOf(t, testkit.Key(t, jwks.ES256)).(crypto.Signer)}, jwks.ES256)
 	require.NoError(t, err)
 	s := newSigner(t, key)
 	jwks.SetSignTurns(s, 1)

@@ -5,7 +5,6 @@ import (
 	"crypto"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -17,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/powersync-jwks/jwks"
+	"github.com/powersync-jwks/jwks/internal/testkit"
 )
 
 // testClock is a clock a test moves by hand.
@@ -68,7 +68,7 @@ type anonymousFixture struct {
 func newAnonymousFixture(t *testing.T, opts ...jwks.SignerOption) *anonymousFixture {
 	t.Helper()
 	f := &anonymousFixture{clock: newTestClock(time.Date(2026, 12, 1, 12, 0, 0, 300e6, time.UTC))}
-	f.ext = &gatedSigner{Signer: privateOf(t, testKey(t, jwks.ES256)).(crypto.Signer)}
+	f.ext = &gatedSigner{Signer: privateOf(t, testkit.Key(t, jwks.ES256)).(crypto.Signer)}
 	var err error
 	f.key, err = jwks.NewExternalKey(f.ext, jwks.ES256, jwks.WithKeyID("counted"))
 	require.NoError(t, err)
@@ -83,11 +83,11 @@ func newAnonymousFixture(t *testing.T, opts ...jwks.SignerOption) *anonymousFixt
 
 // get asks h for a token and returns the response body and the verified
 // claims.
-func (f *anonymousFixture) get(t *testing.T, h http.Handler) (tokenBody, *jwks.Claims) {
+func (f *anonymousFixture) get(t *testing.T, h http.Handler) (testkit.TokenBody, *jwks.Claims) {
 	t.Helper()
 	rec := serve(h, http.MethodGet, "/powersync-auth-anonymous", nil, "")
 	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
-	var body tokenBody
+	var body testkit.TokenBody
 	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &body))
 	c, err := f.v.Verify(context.Background(), body.Token)
 	require.NoError(t, err)
@@ -140,7 +140,7 @@ func TestAnonymousTokenOneSignerAtTheBoundary(t *testing.T) {
 			asked.Done()
 			h.ServeHTTP(rec, req)
 			if assert.Equal(t, http.StatusOK, rec.Code) {
-				var body tokenBody
+				var body testkit.TokenBody
 				assert.NoError(t, json.Unmarshal(rec.Body.Bytes(), &body))
 				tokens[i] = body.Token
 			}
@@ -159,8 +159,8 @@ func TestAnonymousTokenOneSignerAtTheBoundary(t *testing.T) {
 
 func TestAnonymousTokenWaiterLeaves(t *testing.T) {
 	f := newAnonymousFixture(t)
-	logs := &syncBuffer{}
-	h := newTokenHandler(t, f.signer, jwks.Anonymous(), jwks.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
+	logs := &testkit.LogBuffer{}
+	h := newTokenHandler(t, f.signer, jwks.Anonymous(), jwks.WithLogger(logs.Logger()))
 	f.ext.close()
 
 	first := make(chan *httptest.ResponseRecorder)
@@ -183,7 +183,7 @@ func TestAnonymousTokenWaiterLeaves(t *testing.T) {
 
 func TestAnonymousTokenFirstCallerLeaves(t *testing.T) {
 	f := newAnonymousFixture(t)
-	h := newTokenHandler(t, f.signer, jwks.Anonymous(), jwks.WithLogger(slog.New(slog.DiscardHandler)))
+	h := newTokenHandler(t, f.signer, jwks.Anonymous(), jwks.WithLogger(testkit.Discard))
 	f.ext.close()
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -210,7 +210,7 @@ func TestAnonymousTokenAfterRotation(t *testing.T) {
 	h := newTokenHandler(t, f.signer, jwks.Anonymous())
 	before, _ := f.get(t, h)
 
-	next := testKey(t, jwks.EdDSA)
+	next := testkit.Key(t, jwks.EdDSA)
 	require.NoError(t, f.ks.Replace(next, f.key.PublicOnly()))
 	after, c := f.get(t, h) // the same second
 	assert.NotEqual(t, before.Token, after.Token)

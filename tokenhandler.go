@@ -20,9 +20,9 @@ const DefaultMaxBodyBytes = 64 << 10
 
 // A RateLimiter decides whether the token handler serves a request (see
 // [WithRateLimit]). Allow reports whether r may go on and, when it may not,
-// how long its client should wait before trying again. It is implemented by
-// *ratelimit.Limiter (package github.com/powersync-jwks/jwks/ratelimit),
-// which limits each client IP address. It must be safe for concurrent use.
+// how long its client should wait before trying again. The
+// [github.com/powersync-jwks/jwks/ratelimit] package implements it, per
+// client IP address. It must be safe for concurrent use.
 type RateLimiter interface {
 	Allow(r *http.Request) (ok bool, retryAfter time.Duration)
 }
@@ -31,7 +31,7 @@ type RateLimiter interface {
 type TokenHandlerOption func(*tokenHandler)
 
 // WithPowerSyncURL sets the "powersync_url" of the responses, the URL
-// clients connect to: an http or https URL (default: the Signer's audience,
+// clients connect to: an http or https URL (default: the [Signer]'s audience,
 // which must then be one). Trailing slashes are removed: the JavaScript SDK
 // refuses an endpoint that ends with one.
 func WithPowerSyncURL(instanceURL string) TokenHandlerOption {
@@ -208,7 +208,7 @@ func (h *tokenHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case http.MethodGet, http.MethodPost:
 	case http.MethodOptions:
 		if len(h.origins) > 0 {
-			h.preflight(w, r, allowedOrigin)
+			h.preflight(w, allowedOrigin)
 			return
 		}
 		fallthrough
@@ -340,7 +340,7 @@ func (h *tokenHandler) cors(w http.ResponseWriter, r *http.Request) string {
 }
 
 // preflight answers a CORS preflight request.
-func (h *tokenHandler) preflight(w http.ResponseWriter, r *http.Request, allowedOrigin string) {
+func (h *tokenHandler) preflight(w http.ResponseWriter, allowedOrigin string) {
 	if allowedOrigin == "" {
 		writeError(w, http.StatusForbidden, "access_denied", "this origin may not call the token endpoint")
 		return

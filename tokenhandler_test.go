@@ -1,18 +1,15 @@
 package jwks_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,34 +17,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/powersync-jwks/jwks"
+	"github.com/powersync-jwks/jwks/internal/testkit"
 	"github.com/powersync-jwks/jwks/ratelimit"
 )
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// tokenBody is the JSON of a successful token response.
-type tokenBody struct {
-	Token        string `json:"token"`
-	PowerSyncURL string `json:"powersync_url"`
-	ExpiresAt    string `json:"expires_at"`
-	UserID       string `json:"user_id"`
-}
 
 // tokenFixture is a key set with its Signer and Verifier.
 type tokenFixture struct {
@@ -58,7 +30,7 @@ type tokenFixture struct {
 
 func newTokenFixture(t testing.TB) *tokenFixture {
 	t.Helper()
-	ks, err := jwks.NewKeySet(testKey(t, jwks.ES256))
+	ks, err := jwks.NewKeySet(testkit.Key(t, jwks.ES256))
 	require.NoError(t, err)
 	s, err := jwks.NewSigner(ks, testAudience)
 	require.NoError(t, err)
@@ -69,13 +41,13 @@ func newTokenFixture(t testing.TB) *tokenFixture {
 
 // requireToken checks a successful token response and returns the verified
 // claims of its token.
-func (f *tokenFixture) requireToken(t testing.TB, rec *httptest.ResponseRecorder) (tokenBody, *jwks.Claims) {
+func (f *tokenFixture) requireToken(t testing.TB, rec *httptest.ResponseRecorder) (testkit.TokenBody, *jwks.Claims) {
 	t.Helper()
 	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
 	assert.Equal(t, "application/json", rec.Header().Get("Content-Type"))
 	assert.Equal(t, "no-store", rec.Header().Get("Cache-Control"))
 	assert.Equal(t, "nosniff", rec.Header().Get("X-Content-Type-Options"))
-	var body tokenBody
+	var body testkit.TokenBody
 	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &body))
 	claims, err := f.verifier.Verify(context.Background(), body.Token)
 	require.NoError(t, err)
@@ -102,14 +74,14 @@ func TestTokenHandlerAnonymous(t *testing.T) {
 	for _, method := range []string{http.MethodGet, http.MethodPost} {
 		t.Run(method, func(t *testing.T) {
 			body, claims := f.requireToken(t, serve(h, method, "/powersync-auth-anonymous", nil, ""))
-			assert.Equal(t, "anonymous", claims.Subject, "the seed's subject")
+			assert.Equal(t, "anonymous", claims.Subject, "the original example's subject")
 			assert.Equal(t, testAudience, body.PowerSyncURL)
 			assert.Equal(t, []string{testAudience}, claims.Audience)
 			assert.WithinDuration(t, time.Now().Add(5*time.Minute), claims.ExpiresAt, 5*time.Second)
 		})
 	}
 
-	t.Run("seed's fields only", func(t *testing.T) {
+	t.Run("the original example's fields only", func(t *testing.T) {
 		rec := serve(h, http.MethodGet, "/", nil, "")
 		var m map[string]any
 		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &m))
@@ -151,7 +123,7 @@ func TestTokenHandlerAnonymous(t *testing.T) {
 		require.NoError(t, err)
 		rec := serve(newTokenHandler(t, s, jwks.Anonymous()), http.MethodGet, "/", nil, "")
 		require.Equal(t, http.StatusOK, rec.Code)
-		var b tokenBody
+		var b testkit.TokenBody
 		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &b))
 		assert.Equal(t, testAudience, b.PowerSyncURL)
 	})
@@ -198,8 +170,8 @@ func TestTokenHandlerStatusCodes(t *testing.T) {
 		{"OPTIONS without CORS", jwks.Anonymous(), "OPTIONS", 405, "method_not_allowed", "", "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var logs syncBuffer
-			h := newTokenHandler(t, f.signer, tc.auth, jwks.WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+			var logs testkit.LogBuffer
+			h := newTokenHandler(t, f.signer, tc.auth, jwks.WithLogger(logs.Logger()))
 			rec := serve(h, tc.method, "/", http.Header{"Authorization": {secret}}, "")
 			res := rec.Result()
 			body := rec.Body.String()

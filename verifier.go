@@ -16,7 +16,7 @@ import (
 	"github.com/powersync-jwks/jwks/internal/unverified"
 )
 
-// DefaultLeeway is the clock skew a Verifier tolerates on "exp", "nbf" and
+// DefaultLeeway is the clock skew a [Verifier] tolerates on "exp", "nbf" and
 // "iat": PowerSync's own tolerance.
 const DefaultLeeway = 60 * time.Second
 

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/powersync-jwks/jwks"
+	"github.com/powersync-jwks/jwks/internal/testkit"
 )
 
 // The moment the conformance tests run at.
@@ -72,7 +73,7 @@ func conformanceVerifier(t testing.TB, opts ...jwks.VerifierOption) (*jwks.Verif
 	keys := map[jwks.Algorithm]*jwks.Key{}
 	var published []*jwks.Key
 	for _, alg := range jwks.Algorithms() {
-		keys[alg] = testKey(t, alg)
+		keys[alg] = testkit.Key(t, alg)
 		published = append(published, keys[alg].PublicOnly())
 	}
 	ks, err := jwks.NewKeySet(nil, published...)
@@ -360,7 +361,7 @@ func TestVerifierOptions(t *testing.T) {
 		require.ErrorIs(t, err, jwks.ErrSignature)
 	})
 
-	ks, err := jwks.NewKeySet(testKey(t, jwks.ES256))
+	ks, err := jwks.NewKeySet(testkit.Key(t, jwks.ES256))
 	require.NoError(t, err)
 	for _, tc := range []struct {
 		name string
@@ -395,7 +396,7 @@ func TestVerifierOptions(t *testing.T) {
 func TestSignerVerifierRoundTrip(t *testing.T) {
 	for _, alg := range jwks.Algorithms() {
 		t.Run(string(alg), func(t *testing.T) {
-			ks, err := jwks.NewKeySet(testKey(t, alg))
+			ks, err := jwks.NewKeySet(testkit.Key(t, alg))
 			require.NoError(t, err)
 			s, err := jwks.NewSigner(ks, testAudience, jwks.WithIssuer("iss"), jwks.WithTokenID(true))
 			require.NoError(t, err)
@@ -460,7 +461,7 @@ func (c *countingKeys) LookupKey(ctx context.Context, kid string) (*jwks.Key, er
 // never reaches the key source, so it never makes a remote JWKS refetch,
 // even when its kid is unknown.
 func TestVerifierChecksClaimsBeforeTheKeyLookup(t *testing.T) {
-	key := testKey(t, jwks.ES256)
+	key := testkit.Key(t, jwks.ES256)
 	ks, err := jwks.NewKeySet(key)
 	require.NoError(t, err)
 	keys := &countingKeys{ks: ks}

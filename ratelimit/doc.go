@@ -2,7 +2,7 @@
 // one request every interval on average, with bursts of up to a given size,
 // per client. It is made for endpoints that anyone may call, such as a
 // token endpoint for anonymous users, and plugs into the token handler of
-// package github.com/powersync-jwks/jwks.
+// package jwks through [github.com/powersync-jwks/jwks.WithRateLimit].
 //
 // # Usage
 //

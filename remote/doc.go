@@ -1,7 +1,7 @@
 // Package remote reads a JSON Web Key Set (JWKS) from a URL, to verify
 // tokens that another service signs: PowerSync tokens minted by another
 // backend, or the access tokens of a Supabase project (package
-// github.com/powersync-jwks/jwks/supabase reads the project's JWKS with it).
+// [github.com/powersync-jwks/jwks/supabase] reads the project's JWKS with it).
 //
 // Build one [KeySet] per URL at start-up, with a context that lives as long
 // as the key set is used, and give it to [jwks.NewVerifier]:

@@ -53,7 +53,7 @@ func TestRefreshDelay(t *testing.T) {
 }
 
 func TestHonoursMaxAge(t *testing.T) {
-	a := newKey(t, jwks.ES256, "a")
+	a := testkit.NewKey(t, jwks.ES256, jwks.WithKeyID("a"))
 	doc := docOf(t, a)
 	for _, tc := range []struct {
 		name   string
@@ -88,8 +88,8 @@ func TestHonoursMaxAge(t *testing.T) {
 
 func TestNotModified(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		a := newKey(t, jwks.ES256, "a")
-		b := newKey(t, jwks.ES256, "b")
+		a := testkit.NewKey(t, jwks.ES256, jwks.WithKeyID("a"))
+		b := testkit.NewKey(t, jwks.ES256, jwks.WithKeyID("b"))
 		e := newBubbleEnv(t, serveDoc(docOf(t, a), "ETag", `"v1"`, "Cache-Control", "max-age=120"))
 		ks := e.keySet(t, WithMaxStaleness(time.Hour))
 		ctx := t.Context()
@@ -132,10 +132,10 @@ func TestNotModified(t *testing.T) {
 }
 
 func TestBadDocuments(t *testing.T) {
-	a := newKey(t, jwks.ES256, "a")
-	b := newKey(t, jwks.EdDSA, "b")
-	c := newKey(t, jwks.ES256, "c")
-	other := newKey(t, jwks.ES256, "c") // a different key with c's ID
+	a := testkit.NewKey(t, jwks.ES256, jwks.WithKeyID("a"))
+	b := testkit.NewKey(t, jwks.EdDSA, jwks.WithKeyID("b"))
+	c := testkit.NewKey(t, jwks.ES256, jwks.WithKeyID("c"))
+	other := testkit.NewKey(t, jwks.ES256, jwks.WithKeyID("c")) // a different key with c's ID
 	const limit = 4096
 
 	private, err := c.MarshalPrivate(jwks.FormatJWK)

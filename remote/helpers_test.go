@@ -172,11 +172,3 @@ func jwkMap(t testing.TB, k *jwks.Key) map[string]any {
 	require.NoError(t, json.Unmarshal(publicJWK(t, k), &m))
 	return m
 }
-
-// newKey returns a new signing key with the given key ID.
-func newKey(t testing.TB, alg jwks.Algorithm, kid string) *jwks.Key {
-	t.Helper()
-	k, err := jwks.GenerateKey(alg, jwks.WithKeyID(kid))
-	require.NoError(t, err)
-	return k
-}

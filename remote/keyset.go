@@ -123,7 +123,7 @@ var errRateLimited = errors.New("the unknown key refetch rate allows no fetch no
 // [KeySet.LookupKey] that comes before it is over waits for it.
 //
 // The key set starts a goroutine that refreshes it. The goroutine runs until
-// ctx is done, which also cancels a fetch in flight; afterwards LookupKey
+// ctx is done, which also cancels a fetch in flight; afterwards [KeySet.LookupKey]
 // answers from the last good set, within its maximum staleness, and fetches
 // nothing. Make one KeySet per URL and share it, and give it a context that
 // lives as long as it is used, not a request's.

@@ -61,8 +61,8 @@ func TestNewRefusesBadConfiguration(t *testing.T) {
 
 func TestLookup(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		a := newKey(t, jwks.ES256, "a")
-		b := newKey(t, jwks.EdDSA, "b")
+		a := testkit.NewKey(t, jwks.ES256, jwks.WithKeyID("a"))
+		b := testkit.NewKey(t, jwks.EdDSA, jwks.WithKeyID("b"))
 		e := newBubbleEnv(t, serveDoc(docOf(t, a, b)))
 		ks := e.keySet(t)
 		ctx := t.Context()
@@ -96,7 +96,7 @@ func TestLookup(t *testing.T) {
 
 func TestStartsWhileServerDown(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		a := newKey(t, jwks.ES256, "a")
+		a := testkit.NewKey(t, jwks.ES256, jwks.WithKeyID("a"))
 		e := newBubbleEnv(t, serveDoc(docOf(t, a)))
 		e.net.Stop(jwksHost)
 		ks := e.keySet(t)
@@ -153,8 +153,8 @@ func TestRetriesBackOff(t *testing.T) {
 
 func TestSingleFlight(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		a := newKey(t, jwks.ES256, "a")
-		b := newKey(t, jwks.ES256, "b")
+		a := testkit.NewKey(t, jwks.ES256, jwks.WithKeyID("a"))
+		b := testkit.NewKey(t, jwks.ES256, jwks.WithKeyID("b"))
 		e := newBubbleEnv(t, serveDoc(docOf(t, a)))
 		// A generous rate limit, so that only single flight keeps the
 		// fetches down to one.
@@ -189,7 +189,7 @@ func TestSingleFlight(t *testing.T) {
 
 func TestRateLimitsUnknownKeys(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		a := newKey(t, jwks.ES256, "a")
+		a := testkit.NewKey(t, jwks.ES256, jwks.WithKeyID("a"))
 		e := newBubbleEnv(t, serveDoc(docOf(t, a)))
 		ks := e.keySet(t, WithUnknownKeyRefetch(time.Minute, 3), WithRefreshInterval(time.Hour))
 		ctx := t.Context()
@@ -229,7 +229,7 @@ func TestRateLimitsUnknownKeys(t *testing.T) {
 
 func TestNoRefetchWithBurstZero(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		a := newKey(t, jwks.ES256, "a")
+		a := testkit.NewKey(t, jwks.ES256, jwks.WithKeyID("a"))
 		e := newBubbleEnv(t, serveDoc(docOf(t, a)))
 		ks := e.keySet(t, WithUnknownKeyRefetch(time.Minute, 0))
 		_, err := ks.LookupKey(t.Context(), "a")
@@ -242,9 +242,9 @@ func TestNoRefetchWithBurstZero(t *testing.T) {
 
 func TestRotation(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		a := newKey(t, jwks.ES256, "a")
-		b := newKey(t, jwks.ES384, "b")
-		c := newKey(t, jwks.EdDSA, "c")
+		a := testkit.NewKey(t, jwks.ES256, jwks.WithKeyID("a"))
+		b := testkit.NewKey(t, jwks.ES384, jwks.WithKeyID("b"))
+		c := testkit.NewKey(t, jwks.EdDSA, jwks.WithKeyID("c"))
 		e := newBubbleEnv(t, serveDoc(docOf(t, a, b)))
 		ks := e.keySet(t)
 		ctx := t.Context()
@@ -273,8 +273,8 @@ func TestRotation(t *testing.T) {
 
 func TestLookupAfterAFetchThatMissedTheKey(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		a := newKey(t, jwks.ES256, "a")
-		b := newKey(t, jwks.ES256, "b")
+		a := testkit.NewKey(t, jwks.ES256, jwks.WithKeyID("a"))
+		b := testkit.NewKey(t, jwks.ES256, jwks.WithKeyID("b"))
 		old, both := serveDoc(docOf(t, a)), serveDoc(docOf(t, a, b))
 		e := newBubbleEnv(t, old)
 		ks := e.keySet(t)
@@ -311,8 +311,8 @@ func TestLookupAfterAFetchThatMissedTheKey(t *testing.T) {
 
 func TestRefreshFetchesAfterTheCall(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		a := newKey(t, jwks.ES256, "a")
-		b := newKey(t, jwks.ES256, "b")
+		a := testkit.NewKey(t, jwks.ES256, jwks.WithKeyID("a"))
+		b := testkit.NewKey(t, jwks.ES256, jwks.WithKeyID("b"))
 		e := newBubbleEnv(t, serveDoc(docOf(t, a)))
 		ks := e.keySet(t)
 		_, err := ks.LookupKey(t.Context(), "a")
@@ -338,8 +338,8 @@ func TestRefreshFetchesAfterTheCall(t *testing.T) {
 
 func TestBackgroundRefresh(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		a := newKey(t, jwks.ES256, "a")
-		b := newKey(t, jwks.ES256, "b")
+		a := testkit.NewKey(t, jwks.ES256, jwks.WithKeyID("a"))
+		b := testkit.NewKey(t, jwks.ES256, jwks.WithKeyID("b"))
 		e := newBubbleEnv(t, serveDoc(docOf(t, a)))
 		ks := e.keySet(t)
 		_, err := ks.LookupKey(t.Context(), "a")
@@ -358,7 +358,7 @@ func TestBackgroundRefresh(t *testing.T) {
 
 func TestServesStaleSetWithinMaxStaleness(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		a := newKey(t, jwks.ES256, "a")
+		a := testkit.NewKey(t, jwks.ES256, jwks.WithKeyID("a"))
 		good := serveDoc(docOf(t, a))
 		e := newBubbleEnv(t, good)
 		ks := e.keySet(t, WithMaxStaleness(time.Hour))
@@ -426,7 +426,7 @@ func TestTimeout(t *testing.T) {
 	})
 	t.Run("caller's context, with a usable set", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			a := newKey(t, jwks.ES256, "a")
+			a := testkit.NewKey(t, jwks.ES256, jwks.WithKeyID("a"))
 			e := newBubbleEnv(t, serveDoc(docOf(t, a)))
 			ks := e.keySet(t)
 			_, err := ks.LookupKey(t.Context(), "a")
@@ -443,7 +443,7 @@ func TestTimeout(t *testing.T) {
 
 func TestStopsWithItsContext(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		a := newKey(t, jwks.ES256, "a")
+		a := testkit.NewKey(t, jwks.ES256, jwks.WithKeyID("a"))
 		e := newBubbleEnv(t, serveDoc(docOf(t, a)))
 		ctx, cancel := context.WithCancel(t.Context())
 		ks, err := New(ctx, e.url, WithHTTPClient(e.net.Client()), WithLogger(testkit.Discard))

@@ -13,13 +13,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/powersync-jwks/jwks"
+	"github.com/powersync-jwks/jwks/internal/testkit"
 )
 
 // The tests in this file use real loopback sockets and real time: the path
 // a KeySet takes in production, with http.DefaultClient.
 
 func TestLoopback(t *testing.T) {
-	a := newKey(t, jwks.ES256, "a")
+	a := testkit.NewKey(t, jwks.ES256, jwks.WithKeyID("a"))
 	srv, url := newLoopbackServer(t, serveDoc(docOf(t, a), "Cache-Control", "max-age=600"))
 	ks := newLoopbackKeySet(t, url)
 	k, err := ks.LookupKey(context.Background(), "a")
@@ -31,7 +32,7 @@ func TestLoopback(t *testing.T) {
 }
 
 func TestLoopbackServerComesUpLater(t *testing.T) {
-	a := newKey(t, jwks.ES256, "a")
+	a := testkit.NewKey(t, jwks.ES256, jwks.WithKeyID("a"))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	addr := ln.Addr().String()
@@ -58,7 +59,7 @@ func TestLoopbackServerComesUpLater(t *testing.T) {
 }
 
 func TestConcurrentLookupsDuringRotation(t *testing.T) {
-	keys := []*jwks.Key{newKey(t, jwks.ES256, "k0"), newKey(t, jwks.ES256, "k1"), newKey(t, jwks.ES256, "k2")}
+	keys := []*jwks.Key{testkit.NewKey(t, jwks.ES256, jwks.WithKeyID("k0")), testkit.NewKey(t, jwks.ES256, jwks.WithKeyID("k1")), testkit.NewKey(t, jwks.ES256, jwks.WithKeyID("k2"))}
 	docs := [][]byte{docOf(t, keys[0], keys[1]), docOf(t, keys[1], keys[2])}
 	var served atomic.Int32
 	_, url := newLoopbackServer(t, func(w http.ResponseWriter, r *http.Request) {

@@ -102,7 +102,7 @@ func WithUnknownKeyRefetch(every time.Duration, burst int) Option {
 }
 
 // WithLogger sets the logger for failed fetches, refused documents and
-// skipped keys (nil, the default, is [slog.Default] at the time of New: a
+// skipped keys (nil, the default, is [slog.Default] at the time of [New]: a
 // JWKS that cannot be read is worth an operator's attention). Records name
 // the URL, key IDs and reasons, never key material.
 func WithLogger(l *slog.Logger) Option {

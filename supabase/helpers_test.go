@@ -52,9 +52,7 @@ type tokens struct {
 
 func newTokens(t testing.TB) *tokens {
 	t.Helper()
-	key, err := jwks.GenerateKey(jwks.ES256)
-	require.NoError(t, err)
-	ks, err := jwks.NewKeySet(key)
+	ks, err := jwks.NewKeySet(testkit.Key(t, jwks.ES256))
 	require.NoError(t, err)
 	s, err := jwks.NewSigner(ks, powersyncURL)
 	require.NoError(t, err)
@@ -80,10 +78,7 @@ func (tk *tokens) serve(t testing.TB, a jwks.Authenticator, bearer string) (*htt
 func (tk *tokens) requireToken(t testing.TB, rec *httptest.ResponseRecorder) *jwks.Claims {
 	t.Helper()
 	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
-	var body struct {
-		Token  string `json:"token"`
-		UserID string `json:"user_id"`
-	}
+	var body testkit.TokenBody
 	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &body))
 	claims, err := tk.verifier.Verify(context.Background(), body.Token)
 	require.NoError(t, err)
@@ -96,11 +91,8 @@ func (tk *tokens) requireToken(t testing.TB, rec *httptest.ResponseRecorder) *jw
 func requireJSONError(t testing.TB, rec *httptest.ResponseRecorder, status int, code string) {
 	t.Helper()
 	require.Equal(t, status, rec.Code, rec.Body.String())
-	var body struct {
-		Error string `json:"error"`
-	}
-	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &body))
-	assert.Equal(t, code, body.Error)
+	got, _ := testkit.ErrorBody(t, rec.Header(), rec.Body.Bytes())
+	assert.Equal(t, code, got)
 	if status == http.StatusUnauthorized {
 		assert.NotEmpty(t, rec.Header().Get("WWW-Authenticate"))
 	}

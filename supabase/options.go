@@ -126,7 +126,7 @@ func WithIdentity(f func(u *User, id *jwks.Identity) error) Option {
 // WithUnverifiedRate limits the calls to /auth/v1/user made for HS256
 // tokens that cannot be verified locally (no legacy secret is configured):
 // at most burst at once, then one every interval, for the whole
-// Authenticator (default 20 at once, then 20 a second). Anyone can make up
+// [Authenticator] (default 20 at once, then 20 a second). Anyone can make up
 // such a token, and each costs Supabase a request from this server's
 // address; beyond the limit the caller gets an error wrapping
 // [jwks.ErrUnavailable] (503). Tokens verified locally, in strict mode
@@ -143,8 +143,8 @@ func WithJWKSOptions(opts ...remote.Option) Option {
 	return func(c *config) { c.jwksOpts = append(c.jwksOpts, opts...) }
 }
 
-// WithLogger sets the logger of the Authenticator and of its JWKS (nil, the
-// default, is [slog.Default] at the time of New). The Authenticator logs its
+// WithLogger sets the logger of the [Authenticator] and of its JWKS (nil,
+// the default, is [slog.Default] at the time of [New]). The Authenticator logs its
 // calls to /auth/v1/user at debug level, the JWKS its failed fetches and
 // skipped keys; never a token, a secret or key material.
 func WithLogger(l *slog.Logger) Option {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/powersync-jwks/jwks"
 	"github.com/powersync-jwks/jwks/internal/supabasetest"
+	"github.com/powersync-jwks/jwks/internal/testkit"
 )
 
 // The browser tests load a page in headless Chromium (Debian's chromium
@@ -339,7 +340,7 @@ func requireToken(t *testing.T, what string, f *fetchResult, sub string, kids []
 	require.NotNil(t, f, "%s: not fetched", what)
 	require.Empty(t, f.Error, "%s: the fetch was refused: %s", what, f.Message)
 	require.Equal(t, http.StatusOK, f.Status, "%s: %s%s", what, f.Body, f.Text)
-	var body tokenBody
+	var body testkit.TokenBody
 	require.NoError(t, json.Unmarshal(f.Body, &body), "%s: %s", what, f.Body)
 	assert.Equal(t, testPowerSyncURL, body.PowerSyncURL, what)
 	require.NotNil(t, f.Payload, "%s: the page decoded no payload", what)
@@ -369,56 +370,15 @@ func TestBrowserReadyServer(t *testing.T) {
 	allowed, other := newPageServer(t), newPageServer(t)
 	require.NotEqual(t, allowed.URL, other.URL)
 
-	logs := &syncBuffer{}
-	cmd := exec.Command(bin, "-anonymous", "-cors-origins", allowed.URL,
-		"-listen", "127.0.0.1:0", "-log-format", "json", "-log-level", "debug")
-	cmd.Dir = t.TempDir() // the key file is made there
-	cmd.Env = []string{
+	c := startChild(t, bin, []string{
 		"POWERSYNC_URL=" + testPowerSyncURL,
 		"SUPABASE_URL=" + sb.URL(),
 		"SUPABASE_ANON_KEY=" + sb.AnonKey(),
-	}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	require.NoError(t, cmd.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		select {
-		case <-exited:
-		default:
-			cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck // it may have exited
-			select {
-			case <-exited:
-			case <-time.After(shutdownTimeout + 5*time.Second):
-				cmd.Process.Kill() //nolint:errcheck // it may have exited
-				<-exited
-			}
-		}
-	})
+	}, "-anonymous", "-cors-origins", allowed.URL)
+	base := c.url
 
-	// Ready: the start-up line names the address, /healthz answers, and the
-	// signed-in route has the Supabase project's keys.
-	var base string
-	waitFor(t, 30*time.Second, "the start-up line", func() bool {
-		select {
-		case err := <-exited:
-			t.Fatalf("the command exited early (%v); log:\n%s", err, logs.String())
-		default:
-		}
-		if addr := listeningAddr(t, logs.String()); addr != "" {
-			base = "http://" + addr
-		}
-		return base != ""
-	})
+	// Ready when the signed-in route has the Supabase project's keys.
 	client := &http.Client{Timeout: 5 * time.Second}
-	waitFor(t, 30*time.Second, "/healthz", func() bool {
-		res, err := client.Get(base + routeHealth)
-		if err != nil {
-			return false
-		}
-		res.Body.Close()
-		return res.StatusCode == http.StatusOK
-	})
 	aliceToken := sb.Token(alice)
 	waitFor(t, 30*time.Second, "the signed-in route", func() bool {
 		req, err := http.NewRequest(http.MethodGet, base+routeAuth, nil)
@@ -501,8 +461,7 @@ func TestBrowserMethodPatternMux(t *testing.T) {
 	chromium := chromiumPath(t)
 	page := newPageServer(t)
 
-	key, err := jwks.GenerateKey(jwks.ES256)
-	require.NoError(t, err)
+	key := testkit.Key(t, jwks.ES256)
 	ks, err := jwks.NewKeySet(key)
 	require.NoError(t, err)
 	signer, err := jwks.NewSigner(ks, testPowerSyncURL)

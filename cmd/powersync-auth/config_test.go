@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/powersync-jwks/jwks"
+	"github.com/powersync-jwks/jwks/internal/testkit"
 )
 
 func TestParseConfigDefaults(t *testing.T) {
@@ -178,7 +179,7 @@ func TestParseConfig(t *testing.T) {
 			check: func(t *testing.T, c *config) { assert.Equal(t, "[::1]:0", c.listen) },
 		},
 		{
-			name: "the seed's two secrets: the public one is the signing key's own half",
+			name: "the original example's two secrets: the public one is the signing key's own half",
 			env:  map[string]string{"POWERSYNC_PRIVATE_KEY": signing.secret, "POWERSYNC_PUBLIC_KEY": signing.publicSecret(t)},
 			check: func(t *testing.T, c *config) {
 				require.NotNil(t, c.signingKey)
@@ -190,7 +191,7 @@ func TestParseConfig(t *testing.T) {
 		},
 		{
 			name: "private key as JWK JSON",
-			env:  map[string]string{"POWERSYNC_PRIVATE_KEY": string(must(signing.key.MarshalPrivate(jwks.FormatJWK)))},
+			env:  map[string]string{"POWERSYNC_PRIVATE_KEY": string(testkit.Must(signing.key.MarshalPrivate(jwks.FormatJWK)))},
 			check: func(t *testing.T, c *config) {
 				assert.True(t, c.signingKey.Equal(signing.key))
 			},
@@ -296,13 +297,6 @@ func hasWarning(c *config, substr string) bool {
 	return false
 }
 
-func must[T any](v T, err error) T {
-	if err != nil {
-		panic(err)
-	}
-	return v
-}
-
 func TestParseConfigErrors(t *testing.T) {
 	signing := newSecretKey(t, jwks.ES256)
 	weak, err := rsa.GenerateKey(rand.Reader, 1024)
@@ -324,7 +318,7 @@ func TestParseConfigErrors(t *testing.T) {
 			want: []string{"POWERSYNC_AUTH_ANONYMOUS", `"yes"`}},
 		{name: "corrupt private key", env: map[string]string{"POWERSYNC_PRIVATE_KEY": "not-a-key-but-a-secret-value"},
 			want: []string{"POWERSYNC_PRIVATE_KEY", "unreadable key"}, secret: "not-a-key-but-a-secret-value"},
-		{name: "truncated seed secret", env: map[string]string{"POWERSYNC_PRIVATE_KEY": signing.secret[:len(signing.secret)/2]},
+		{name: "truncated base64 JWK secret", env: map[string]string{"POWERSYNC_PRIVATE_KEY": signing.secret[:len(signing.secret)/2]},
 			want: []string{"POWERSYNC_PRIVATE_KEY"}, secret: signing.secret[:len(signing.secret)/2]},
 		{name: "public key as the private key", env: map[string]string{"POWERSYNC_PRIVATE_KEY": signing.publicSecret(t)},
 			want: []string{"POWERSYNC_PRIVATE_KEY holds a public key", signing.key.KeyID()}},

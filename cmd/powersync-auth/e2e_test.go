@@ -15,6 +15,7 @@ import (
 
 	"github.com/powersync-jwks/jwks/internal/nodejs"
 	"github.com/powersync-jwks/jwks/internal/supabasetest"
+	"github.com/powersync-jwks/jwks/internal/testkit"
 )
 
 // buildCommand builds the command into a temporary directory and returns
@@ -48,54 +49,21 @@ func TestEndToEnd(t *testing.T) {
 	// Supabase is not up yet when the command starts: it must start anyway.
 	sb.SetFailure(supabasetest.Unavailable, supabasetest.EndpointJWKS)
 
-	logs := &syncBuffer{}
-	cmd := exec.Command(bin, "-anonymous", "-listen", "127.0.0.1:0", "-log-format", "json", "-log-level", "debug")
-	cmd.Dir = t.TempDir() // no key file is made: POWERSYNC_PRIVATE_KEY is set
-	cmd.Env = []string{
+	// No key file is made: POWERSYNC_PRIVATE_KEY is set.
+	c := startChild(t, bin, []string{
 		"POWERSYNC_PRIVATE_KEY=" + seed.PrivateSecret,
 		"POWERSYNC_PUBLIC_KEY=" + seed.PublicSecret,
 		"POWERSYNC_URL=" + testPowerSyncURL,
 		"SUPABASE_URL=" + sb.URL(),
 		"SUPABASE_ANON_KEY=" + sb.AnonKey(),
 		"SUPABASE_JWT_SECRET=" + sb.LegacySecret(),
-	}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	require.NoError(t, cmd.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			<-exited
-		}
-	})
-
-	// Ready: the start-up line names the address, and /healthz answers.
-	var base string
-	waitFor(t, 10*time.Second, "the start-up line", func() bool {
-		select {
-		case err := <-exited:
-			t.Fatalf("the command exited early (%v); log:\n%s", err, logs.String())
-		default:
-		}
-		if addr := listeningAddr(t, logs.String()); addr != "" {
-			base = "http://" + addr
-		}
-		return base != ""
-	})
-	waitFor(t, 10*time.Second, "/healthz", func() bool {
-		res, err := http.Get(base + routeHealth)
-		if err != nil {
-			return false
-		}
-		res.Body.Close()
-		return res.StatusCode == http.StatusOK
-	})
+	}, "-anonymous")
+	base, logs := c.url, c.logs
 
 	// The JWKS: the seed's public key, once, under both names.
 	var want map[string]any
 	require.NoError(t, json.Unmarshal(seed.PublicJWK, &want))
-	for _, path := range []string{routeJWKS, routeSeedJWKS} {
+	for _, path := range []string{routeJWKS, routeJWKSFunction} {
 		res := do(t, "GET", base+path)
 		require.Equal(t, http.StatusOK, res.status, path)
 		var doc struct{ Keys []map[string]any }
@@ -116,12 +84,12 @@ func TestEndToEnd(t *testing.T) {
 	aliceToken := sb.Token(alice)
 	down := do(t, "GET", base+routeAuth, "Authorization: Bearer "+aliceToken)
 	assert.Equal(t, http.StatusServiceUnavailable, down.status, "%s", down.body)
-	code, _ := down.errorBody(t)
+	code := down.errorCode(t)
 	assert.Equal(t, "temporarily_unavailable", code)
 
 	// Supabase comes up.
 	sb.Restore()
-	var signedIn tokenBody
+	var signedIn testkit.TokenBody
 	waitFor(t, 10*time.Second, "the signed-in route", func() bool {
 		res := do(t, "GET", base+routeAuth, "Authorization: Bearer "+aliceToken)
 		if res.status == http.StatusOK {
@@ -131,7 +99,7 @@ func TestEndToEnd(t *testing.T) {
 	})
 	posted := do(t, "POST", base+routeAuth, "Authorization: Bearer "+aliceToken).tokenBody(t)
 	anonymous := do(t, "GET", base+routeAuthAnonymous).tokenBody(t)
-	bodies := []tokenBody{signedIn, posted, anonymous}
+	bodies := []testkit.TokenBody{signedIn, posted, anonymous}
 	subjects := []string{alice.ID, alice.ID, "anonymous"}
 
 	// Refusals, Supabase being up.
@@ -144,7 +112,7 @@ func TestEndToEnd(t *testing.T) {
 		tokens = append(tokens, b.Token)
 	}
 	results := nodejs.VerifyTokens(t, base+routeJWKS, []string{testPowerSyncURL}, tokens...)
-	results = append(results, nodejs.VerifyTokens(t, base+routeSeedJWKS, []string{testPowerSyncURL}, tokens...)...)
+	results = append(results, nodejs.VerifyTokens(t, base+routeJWKSFunction, []string{testPowerSyncURL}, tokens...)...)
 	for i, v := range results {
 		b, sub := bodies[i%len(bodies)], subjects[i%len(bodies)]
 		require.True(t, v.OK, "token %d refused by PowerSync's checks: %s %s", i, v.Code, v.Error)
@@ -163,18 +131,18 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	// SIGTERM: a clean exit, promptly.
-	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, c.cmd.Process.Signal(syscall.SIGTERM))
 	select {
-	case err := <-exited:
+	case <-c.done:
 		var exitErr *exec.ExitError
-		if errors.As(err, &exitErr) {
+		if errors.As(c.err, &exitErr) {
 			t.Fatalf("exit status %d after SIGTERM; log:\n%s", exitErr.ExitCode(), logs.String())
 		}
-		require.NoError(t, err)
+		require.NoError(t, c.err)
 	case <-time.After(shutdownTimeout):
 		t.Fatalf("still running %v after SIGTERM; log:\n%s", shutdownTimeout, logs.String())
 	}
-	assert.Equal(t, 0, cmd.ProcessState.ExitCode())
+	assert.Equal(t, 0, c.cmd.ProcessState.ExitCode())
 
 	log := logs.String()
 	findRecord(t, log, "shutting down")

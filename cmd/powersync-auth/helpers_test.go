@@ -2,20 +2,22 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
+	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/powersync-jwks/jwks"
+	"github.com/powersync-jwks/jwks/internal/testkit"
 )
 
 // testPowerSyncURL is the PowerSync instance the tests make tokens for.
@@ -27,7 +29,7 @@ func envOf(m map[string]string) func(string) string {
 }
 
 // secretKey is a signing key with the texts that must never be seen
-// outside the process: its seed-format secret and its private members.
+// outside the process: its base64 JWK secret and its private members.
 type secretKey struct {
 	key     *jwks.Key
 	secret  string   // POWERSYNC_PRIVATE_KEY: base64 of the private JWK
@@ -37,8 +39,7 @@ type secretKey struct {
 // newSecretKey makes a signing key for alg.
 func newSecretKey(t testing.TB, alg jwks.Algorithm) secretKey {
 	t.Helper()
-	k, err := jwks.GenerateKey(alg)
-	require.NoError(t, err)
+	k := testkit.NewKey(t, alg)
 	secret, err := k.MarshalPrivate(jwks.FormatSecret)
 	require.NoError(t, err)
 	return secretKey{key: k, secret: string(secret), private: privateMembers(t, string(secret))}
@@ -53,7 +54,7 @@ func (k secretKey) publicSecret(t testing.TB) string {
 }
 
 // privateMembers returns the values of the private members of the JWK in a
-// seed-format secret (or in JWK JSON).
+// base64 JWK secret (or in JWK JSON).
 func privateMembers(t testing.TB, secret string) []string {
 	t.Helper()
 	data := []byte(secret)
@@ -85,24 +86,6 @@ func requireNoSecrets(t testing.TB, text string, secrets ...string) {
 			require.NotContains(t, text, s[:16], "the start of a secret leaked")
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // logRecord is one line of a JSON log.
@@ -150,9 +133,9 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 
 // running is the command run in-process by startRun.
 type running struct {
-	url  string      // http://<addr>
-	logs *syncBuffer // its JSON log
-	stop func() int  // cancels its context and returns its exit status
+	url  string             // http://<addr>
+	logs *testkit.LogBuffer // its JSON log
+	stop func() int         // cancels its context and returns its exit status
 }
 
 // startRun runs the command in-process with args and env, on a free
@@ -161,7 +144,7 @@ type running struct {
 func startRun(t testing.TB, env map[string]string, args ...string) *running {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	logs := &syncBuffer{}
+	logs := &testkit.LogBuffer{}
 	done := make(chan int, 1)
 	args = append([]string{"-listen", "127.0.0.1:0", "-log-format", "json", "-log-level", "debug"}, args...)
 	go func() { done <- run(ctx, args, envOf(env), io.Discard, logs) }()
@@ -207,34 +190,21 @@ type response struct {
 	body   []byte
 }
 
-// errorBody decodes a JSON error response, and checks its shape.
-func (r response) errorBody(t testing.TB) (code, description string) {
+// errorCode checks that the response is a JSON error of the handlers'
+// shape, and returns its error code.
+func (r response) errorCode(t testing.TB) string {
 	t.Helper()
-	require.Equal(t, "application/json", r.header.Get("Content-Type"), "a JSON error: %s", r.body)
-	var e struct {
-		Error       string `json:"error"`
-		Description string `json:"error_description"`
-	}
-	require.NoError(t, json.Unmarshal(r.body, &e), "%s", r.body)
-	require.NotEmpty(t, e.Error, "%s", r.body)
-	return e.Error, e.Description
-}
-
-// tokenBody is the JSON of a successful token response.
-type tokenBody struct {
-	Token        string `json:"token"`
-	PowerSyncURL string `json:"powersync_url"`
-	ExpiresAt    string `json:"expires_at"`
-	UserID       string `json:"user_id"`
+	code, _ := testkit.ErrorBody(t, r.header, r.body)
+	return code
 }
 
 // tokenBody decodes a successful token response, and checks its headers.
-func (r response) tokenBody(t testing.TB) tokenBody {
+func (r response) tokenBody(t testing.TB) testkit.TokenBody {
 	t.Helper()
 	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
 	require.Equal(t, "application/json", r.header.Get("Content-Type"))
 	require.Equal(t, "no-store", r.header.Get("Cache-Control"))
-	var b tokenBody
+	var b testkit.TokenBody
 	require.NoError(t, json.Unmarshal(r.body, &b), "%s", r.body)
 	require.NotEmpty(t, b.Token)
 	return b
@@ -258,4 +228,76 @@ func do(t testing.TB, method, url string, headers ...string) response {
 	body, err := io.ReadAll(res.Body)
 	require.NoError(t, err)
 	return response{status: res.StatusCode, header: res.Header, body: body}
+}
+
+// child is the built command running as a process of its own.
+type child struct {
+	url  string             // http://<addr>
+	logs *testkit.LogBuffer // its JSON log, stdout and stderr
+	cmd  *exec.Cmd
+	done chan struct{} // closed when it has exited; then err is cmd.Wait's
+	err  error
+}
+
+// startChild runs the binary bin (see buildCommand) in a temporary
+// directory with exactly the environment env, on a free loopback port with
+// JSON logs, and waits until its start-up line names its address and
+// /healthz answers. The test fails if it exits first. When the test ends it
+// gets SIGTERM, and is killed if it is still running after the shutdown
+// timeout.
+func startChild(t *testing.T, bin string, env []string, args ...string) *child {
+	t.Helper()
+	c := &child{logs: &testkit.LogBuffer{}, done: make(chan struct{})}
+	args = append(args, "-listen", "127.0.0.1:0", "-log-format", "json", "-log-level", "debug")
+	c.cmd = exec.Command(bin, args...)
+	c.cmd.Dir = t.TempDir() // a key file, if one is made, goes there
+	c.cmd.Env = env
+	c.cmd.Stdout, c.cmd.Stderr = c.logs, c.logs
+	require.NoError(t, c.cmd.Start())
+	go func() {
+		c.err = c.cmd.Wait()
+		close(c.done)
+	}()
+	t.Cleanup(func() {
+		if c.exited() {
+			return
+		}
+		c.cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck // it may have exited
+		select {
+		case <-c.done:
+		case <-time.After(shutdownTimeout + 5*time.Second):
+			c.cmd.Process.Kill() //nolint:errcheck // it may have exited
+			<-c.done
+		}
+	})
+
+	waitFor(t, 30*time.Second, "the start-up line", func() bool {
+		if c.exited() {
+			t.Fatalf("the command exited early (%v); log:\n%s", c.err, c.logs.String())
+		}
+		if addr := listeningAddr(t, c.logs.String()); addr != "" {
+			c.url = "http://" + addr
+		}
+		return c.url != ""
+	})
+	client := &http.Client{Timeout: 5 * time.Second}
+	waitFor(t, 30*time.Second, "/healthz", func() bool {
+		res, err := client.Get(c.url + routeHealth)
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == http.StatusOK
+	})
+	return c
+}
+
+// exited reports whether the process has exited.
+func (c *child) exited() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
 }

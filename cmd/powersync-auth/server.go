@@ -26,11 +26,11 @@ const (
 	shutdownTimeout   = 10 * time.Second
 )
 
-// The routes. The JWKS is served under the name of the seed's function as
-// well as the well-known path.
+// The routes. The JWKS is served at the well-known path and under the name
+// of the Edge Function that served it in the original example.
 const (
 	routeJWKS          = "/.well-known/jwks.json"
-	routeSeedJWKS      = "/powersync-jwks"
+	routeJWKSFunction  = "/powersync-jwks"
 	routeAuth          = "/powersync-auth"
 	routeAuthAnonymous = "/powersync-auth-anonymous"
 	routeHealth        = "/healthz"
@@ -94,7 +94,7 @@ func newApp(ctx context.Context, c *config, logger *slog.Logger) (*app, error) {
 		return nil, configErrorf("the JWKS handler: %s", reason(err))
 	}
 	handle(routeJWKS, "GET", jwksHandler)
-	handle(routeSeedJWKS, "GET", jwksHandler)
+	handle(routeJWKSFunction, "GET", jwksHandler)
 
 	tokenOpts := []jwks.TokenHandlerOption{jwks.WithLogger(logger)}
 	if len(c.corsOrigins) > 0 {

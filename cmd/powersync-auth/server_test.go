@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"io"
-	"log/slog"
 	"maps"
 	"net"
 	"net/http"
@@ -28,7 +27,7 @@ import (
 type testServer struct {
 	url  string
 	app  *app
-	logs *syncBuffer
+	logs *testkit.LogBuffer
 }
 
 // newTestServer configures the server as the command would with args and
@@ -48,9 +47,8 @@ func newTestServer(t *testing.T, env map[string]string, args ...string) *testSer
 	}
 	c, err := parseConfig(args, envOf(env), io.Discard)
 	require.NoError(t, err)
-	logs := &syncBuffer{}
-	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a, err := newApp(t.Context(), c, logger)
+	logs := &testkit.LogBuffer{}
+	a, err := newApp(t.Context(), c, logs.JSONLogger())
 	require.NoError(t, err)
 	srv := httptest.NewServer(a.handler)
 	t.Cleanup(srv.Close)
@@ -77,9 +75,9 @@ func TestJWKSRoutes(t *testing.T) {
 		envPrivateKey: signing.secret,
 		envPublicKey:  signing.publicSecret(t) + "," + retired.publicSecret(t),
 	})
-	want := string(must(jwks.NewKeySet(signing.key, retired.key)).JWKS())
+	want := string(testkit.Must(jwks.NewKeySet(signing.key, retired.key)).JWKS())
 
-	for _, path := range []string{routeJWKS, routeSeedJWKS} {
+	for _, path := range []string{routeJWKS, routeJWKSFunction} {
 		t.Run(path, func(t *testing.T) {
 			res := do(t, "GET", s.url+path)
 			require.Equal(t, http.StatusOK, res.status)
@@ -95,7 +93,7 @@ func TestJWKSRoutes(t *testing.T) {
 			post := do(t, "POST", s.url+path)
 			assert.Equal(t, http.StatusMethodNotAllowed, post.status)
 			assert.Equal(t, "GET, HEAD", post.header.Get("Allow"))
-			code, _ := post.errorBody(t)
+			code := post.errorCode(t)
 			assert.Equal(t, "method_not_allowed", code)
 		})
 	}
@@ -117,7 +115,7 @@ func TestHealthz(t *testing.T) {
 	post := do(t, "POST", s.url+"/healthz")
 	assert.Equal(t, http.StatusMethodNotAllowed, post.status)
 	assert.Equal(t, "GET, HEAD", post.header.Get("Allow"))
-	post.errorBody(t)
+	post.errorCode(t)
 }
 
 func TestNotFound(t *testing.T) {
@@ -126,10 +124,10 @@ func TestNotFound(t *testing.T) {
 	for _, path := range []string{"/", "/nope", routeAuth, routeAuthAnonymous, "/powersync-jwks/", "/.well-known/jwks.json/x", "/healthz/"} {
 		res := do(t, "GET", s.url+path)
 		assert.Equal(t, http.StatusNotFound, res.status, path)
-		code, _ := res.errorBody(t)
+		code := res.errorCode(t)
 		assert.Equal(t, "not_found", code, path)
 	}
-	assert.Equal(t, []string{"GET " + routeJWKS, "GET " + routeSeedJWKS, "GET " + routeHealth}, s.app.routes)
+	assert.Equal(t, []string{"GET " + routeJWKS, "GET " + routeJWKSFunction, "GET " + routeHealth}, s.app.routes)
 }
 
 func TestSupabaseRoute(t *testing.T) {
@@ -145,7 +143,7 @@ func TestSupabaseRoute(t *testing.T) {
 		assert.Equal(t, alice.ID, body.UserID)
 		claims := s.verify(t, body.Token)
 		assert.Equal(t, alice.ID, claims.Subject)
-		assert.Equal(t, 5*time.Minute, claims.ExpiresAt.Sub(claims.IssuedAt), "the seed's 5 minutes")
+		assert.Equal(t, 5*time.Minute, claims.ExpiresAt.Sub(claims.IssuedAt), "the original example's 5 minutes")
 		assert.Empty(t, claims.Issuer, "no issuer by default")
 		expires, err := time.Parse(time.RFC3339, body.ExpiresAt)
 		require.NoError(t, err)
@@ -166,7 +164,7 @@ func TestSupabaseRoute(t *testing.T) {
 		res := do(t, "GET", s.url+routeAuth, headers...)
 		assert.Equal(t, http.StatusUnauthorized, res.status, name)
 		assert.True(t, strings.HasPrefix(res.header.Get("WWW-Authenticate"), "Bearer"), name)
-		res.errorBody(t)
+		res.errorCode(t)
 	}
 
 	put := do(t, "PUT", s.url+routeAuth)
@@ -191,7 +189,7 @@ func TestSupabaseUnreachable(t *testing.T) {
 
 	res := do(t, "GET", s.url+routeAuth, "Authorization: Bearer "+sb.Token(alice))
 	assert.Equal(t, http.StatusServiceUnavailable, res.status, "%s", res.body)
-	code, _ := res.errorBody(t)
+	code := res.errorCode(t)
 	assert.Equal(t, "temporarily_unavailable", code)
 
 	sb.Restore()
@@ -239,7 +237,7 @@ func TestAnonymousRoute(t *testing.T) {
 	assert.NotContains(t, s.app.routes, "GET|POST "+routeAuth)
 
 	body := do(t, "POST", s.url+routeAuthAnonymous).tokenBody(t)
-	assert.Equal(t, "anonymous", body.UserID, "the seed's subject")
+	assert.Equal(t, "anonymous", body.UserID, "the original example's subject")
 	assert.Equal(t, testPowerSyncURL, body.PowerSyncURL)
 	claims := s.verify(t, body.Token, jwks.WithIssuer("https://issuer.example"))
 	assert.Equal(t, "anonymous", claims.Subject)
@@ -268,7 +266,7 @@ func TestAnonymousRateLimit(t *testing.T) {
 	retry, err := strconv.Atoi(res.header.Get("Retry-After"))
 	require.NoError(t, err, "Retry-After in seconds")
 	assert.InDelta(t, 3600, retry, 5)
-	code, _ := res.errorBody(t)
+	code := res.errorCode(t)
 	assert.Equal(t, "rate_limited", code)
 
 	// X-Forwarded-For is ignored from an untrusted peer...
@@ -373,8 +371,8 @@ func findRecord(t testing.TB, log, msg string) logRecord {
 // none of the messages holds a key.
 func TestRunFailures(t *testing.T) {
 	signing := newSecretKey(t, jwks.ES256)
-	sameKID := must(jwks.GenerateKey(jwks.ES256, jwks.WithKeyID(signing.key.KeyID())))
-	sameKIDSecret := string(must(sameKID.PublicOnly().MarshalPublic(jwks.FormatSecret)))
+	sameKID := testkit.NewKey(t, jwks.ES256, jwks.WithKeyID(signing.key.KeyID()))
+	sameKIDSecret := string(testkit.Must(sameKID.PublicOnly().MarshalPublic(jwks.FormatSecret)))
 
 	dir := t.TempDir()
 	writeKey := func(name string, data []byte, mode os.FileMode) string {
@@ -383,10 +381,10 @@ func TestRunFailures(t *testing.T) {
 		require.NoError(t, os.Chmod(p, mode))
 		return p
 	}
-	privateJWK := must(signing.key.MarshalPrivate(jwks.FormatJWK))
+	privateJWK := testkit.Must(signing.key.MarshalPrivate(jwks.FormatJWK))
 	readable := writeKey("readable.key", privateJWK, 0o644)
 	corrupt := writeKey("corrupt.key", []byte("{not json"), 0o600)
-	public := writeKey("public.key", must(signing.key.MarshalPublic(jwks.FormatJWK)), 0o600)
+	public := writeKey("public.key", testkit.Must(signing.key.MarshalPublic(jwks.FormatJWK)), 0o600)
 
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -410,7 +408,7 @@ func TestRunFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var stderr syncBuffer
+			var stderr testkit.LogBuffer
 			code := run(context.Background(), append(tt.args, "-log-format", "json"), envOf(tt.env), io.Discard, &stderr)
 			assert.Equal(t, tt.code, code)
 			rec := findRecord(t, stderr.String(), tt.want)
@@ -465,7 +463,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	assert.Equal(t, signing.key.KeyID(), start["kid"])
 	assert.Equal(t, "RS256", start["alg"])
 	assert.Equal(t, testPowerSyncURL, start["audience"])
-	assert.Equal(t, []any{"GET " + routeJWKS, "GET " + routeSeedJWKS, "GET|POST " + routeAuth, "GET|POST " + routeAuthAnonymous, "GET " + routeHealth}, start["routes"])
+	assert.Equal(t, []any{"GET " + routeJWKS, "GET " + routeJWKSFunction, "GET|POST " + routeAuth, "GET|POST " + routeAuthAnonymous, "GET " + routeHealth}, start["routes"])
 	assert.Equal(t, []any{signing.key.KeyID(), retired.key.KeyID()}, start["published_kids"])
 	findRecord(t, logs, "POWERSYNC_PUBLIC_KEY holds the private key")
 	findRecord(t, logs, "shutting down")

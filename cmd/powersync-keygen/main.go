@@ -369,8 +369,8 @@ func (e *encoder) keep(err error) {
 }
 
 // jwkOrder is the order members are printed in: the key type, the key
-// material, then alg and kid, as the seed printed an RSA JWK ({"kty", "n",
-// "e", "alg", "kid"}). Members not listed follow in alphabetical order.
+// material, then alg and kid, as the original example's generate-keys.ts
+// printed an RSA JWK ({"kty", "n", "e", "alg", "kid"}). Members not listed follow in alphabetical order.
 var jwkOrder = []string{"kty", "crv", "n", "e", "x", "y", "d", "p", "q", "dp", "dq", "qi", "alg", "kid", "use"}
 
 // indentJWK returns the JWK's JSON indented by two spaces, as

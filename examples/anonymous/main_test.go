@@ -11,13 +11,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/powersync-jwks/jwks"
+	"github.com/powersync-jwks/jwks/internal/testkit"
 	"github.com/powersync-jwks/jwks/remote"
 )
 
 const powersyncURL = "https://example.powersync.journeyapps.com"
 
-// TestMux serves the example's routes on loopback, configured as the seed
-// was, and checks that a token from them verifies against the JWKS they
+// TestMux serves the example's routes on loopback, configured as the original
+// example was, and checks that a token from them verifies against the JWKS they
 // serve. The command's own server, cmd/powersync-auth, tests the handlers in
 // depth; this checks the example's wiring.
 func TestMux(t *testing.T) {
@@ -27,8 +28,7 @@ func TestMux(t *testing.T) {
 			name = "POWERSYNC_PRIVATE_KEY unset"
 		}
 		t.Run(name, func(t *testing.T) {
-			key, err := jwks.GenerateKey(jwks.RS256)
-			require.NoError(t, err)
+			key := testkit.NewKey(t, jwks.RS256) // the original example's algorithm
 			secret := ""
 			if keyed {
 				b, err := key.MarshalPrivate(jwks.FormatSecret)

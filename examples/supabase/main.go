@@ -4,10 +4,11 @@
 // mounted on a plain http.ServeMux beside whatever else the application
 // serves.
 //
-// It reads the seed project's environment:
+// It reads the environment variables of that example:
 //
-//	POWERSYNC_PRIVATE_KEY  the signing key: the seed's secret, JWK JSON or PEM
-//	                       (unset: a new key that lives as long as the process)
+//	POWERSYNC_PRIVATE_KEY  the signing key: the example's base64 JWK secret, JWK
+//	                       JSON or PEM (unset: a new key that lives as long as
+//	                       the process)
 //	POWERSYNC_URL          the PowerSync instance URL (default http://localhost:8080)
 //	SUPABASE_URL           the Supabase project URL (default http://127.0.0.1:54321,
 //	                       the Supabase CLI's local project)
@@ -76,7 +77,7 @@ func newMux(ctx context.Context) (*http.ServeMux, error) {
 		return nil, err
 	}
 	// Tokens are for this PowerSync instance (their "aud"), and live 5
-	// minutes, as the seed's did.
+	// minutes, as the example's did.
 	signer, err := jwks.NewSigner(ks, getenv("POWERSYNC_URL", "http://localhost:8080"))
 	if err != nil {
 		return nil, err

@@ -11,21 +11,21 @@ import (
 
 	"github.com/powersync-jwks/jwks"
 	"github.com/powersync-jwks/jwks/internal/supabasetest"
+	"github.com/powersync-jwks/jwks/internal/testkit"
 	"github.com/powersync-jwks/jwks/remote"
 )
 
 const powersyncURL = "https://example.powersync.journeyapps.com"
 
-// TestMux serves the example's routes on loopback, configured as the seed
-// was against a stand-in Supabase project, and checks that a signed-in
+// TestMux serves the example's routes on loopback, configured as the original
+// example was against a stand-in Supabase project, and checks that a signed-in
 // user's token verifies against the JWKS they serve, and that a caller who
 // is not signed in is refused. The command's own server, cmd/powersync-auth,
 // tests the handlers in depth; this checks the example's wiring.
 func TestMux(t *testing.T) {
 	sb := supabasetest.New(t)
 	alice := sb.NewUser()
-	key, err := jwks.GenerateKey(jwks.RS256)
-	require.NoError(t, err)
+	key := testkit.NewKey(t, jwks.RS256) // the original example's algorithm
 	secret, err := key.MarshalPrivate(jwks.FormatSecret)
 	require.NoError(t, err)
 	t.Setenv("POWERSYNC_PRIVATE_KEY", string(secret))

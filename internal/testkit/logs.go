@@ -33,5 +33,11 @@ func (b *LogBuffer) Logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
+// JSONLogger returns a logger that writes every record, debug ones
+// included, to b in [slog.JSONHandler]'s format, one record a line.
+func (b *LogBuffer) JSONLogger() *slog.Logger {
+	return slog.New(slog.NewJSONHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
 // Discard is a logger that writes nothing.
 var Discard = slog.New(slog.DiscardHandler)
