@@ -28,6 +28,7 @@ func BenchmarkSign(b *testing.B) {
 
 		b.Run(string(alg)+"/library", func(b *testing.B) {
 			b.ReportAllocs()
+			defer testkit.CPUPerOp(b)()
 			for b.Loop() {
 				if _, err := s.Sign(ctx, "user-1"); err != nil {
 					b.Fatal(err)
@@ -36,6 +37,7 @@ func BenchmarkSign(b *testing.B) {
 		})
 		b.Run(string(alg)+"/floor", func(b *testing.B) {
 			b.ReportAllocs()
+			defer testkit.CPUPerOp(b)()
 			for b.Loop() {
 				if _, err := floor.sign("user-1"); err != nil {
 					b.Fatal(err)
@@ -61,6 +63,7 @@ func BenchmarkVerify(b *testing.B) {
 
 		b.Run(string(alg)+"/library", func(b *testing.B) {
 			b.ReportAllocs()
+			defer testkit.CPUPerOp(b)()
 			for b.Loop() {
 				if _, err := v.Verify(ctx, tok.Raw); err != nil {
 					b.Fatal(err)
@@ -69,6 +72,7 @@ func BenchmarkVerify(b *testing.B) {
 		})
 		b.Run(string(alg)+"/floor", func(b *testing.B) {
 			b.ReportAllocs()
+			defer testkit.CPUPerOp(b)()
 			for b.Loop() {
 				if _, err := floor.verify(tok.Raw); err != nil {
 					b.Fatal(err)
@@ -95,6 +99,7 @@ func BenchmarkAnonymousEndpoint(b *testing.B) {
 		b.Run(mode.name+"/handler", func(b *testing.B) {
 			w := &discardWriter{header: make(http.Header)}
 			b.ReportAllocs()
+			defer testkit.CPUPerOp(b)()
 			for b.Loop() {
 				clear(w.header)
 				h.ServeHTTP(w, req)
@@ -105,6 +110,7 @@ func BenchmarkAnonymousEndpoint(b *testing.B) {
 		})
 		b.Run(mode.name+"/sign", func(b *testing.B) {
 			b.ReportAllocs()
+			defer testkit.CPUPerOp(b)()
 			for b.Loop() {
 				if _, err := s.Sign(ctx, jwks.AnonymousSubject); err != nil {
 					b.Fatal(err)

@@ -163,7 +163,7 @@ func benchmarkHandler(b *testing.B, h http.Handler) {
 	w := &discardWriter{header: make(http.Header)}
 	req := httptest.NewRequest(http.MethodGet, "/.well-known/jwks.json", nil)
 	b.ReportAllocs()
-	b.ResetTimer()
+	defer testkit.CPUPerOp(b)()
 	for b.Loop() {
 		clear(w.header)
 		h.ServeHTTP(w, req)

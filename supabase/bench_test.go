@@ -47,6 +47,7 @@ func signedInRequest(b *testing.B, sb *supabasetest.Server, a *supabase.Authenti
 func serveLoop(b *testing.B, h http.Handler, req *http.Request) {
 	w := &discardWriter{header: make(http.Header)}
 	b.ReportAllocs()
+	defer testkit.CPUPerOp(b)()
 	for b.Loop() {
 		clear(w.header)
 		h.ServeHTTP(w, req)
@@ -94,6 +95,7 @@ func BenchmarkSignedInRepeat(b *testing.B) {
 		b.Run(string(alg)+"/request", func(b *testing.B) { serveLoop(b, h, req) })
 		b.Run(string(alg)+"/authenticate", func(b *testing.B) {
 			b.ReportAllocs()
+			defer testkit.CPUPerOp(b)()
 			for b.Loop() {
 				if _, err := a.Authenticate(req); err != nil {
 					b.Fatal(err)
