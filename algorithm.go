@@ -85,7 +85,7 @@ func unsupportedAlgorithm(alg string) error {
 	if alg == "" {
 		return fmt.Errorf("%w: no algorithm", ErrUnsupportedAlgorithm)
 	}
-	return fmt.Errorf("%w: %q (supported: RS256, RS384, RS512, ES256, ES384, ES512, EdDSA)", ErrUnsupportedAlgorithm, quote.Value(alg))
+	return fmt.Errorf("%w: %s (supported: RS256, RS384, RS512, ES256, ES384, ES512, EdDSA)", ErrUnsupportedAlgorithm, quote.Value(alg))
 }
 
 // specForCurve returns the ECDSA or EdDSA algorithm whose curve is crv.

@@ -21,8 +21,11 @@ type Identity struct {
 // the caller is not signed in or its credentials are refused (the token
 // handler answers 401), [ErrForbidden] when it is signed in but may not have
 // a token (403), [ErrUnavailable] when an upstream it depends on cannot be
-// reached in time (503); any other error is answered with a generic 500.
-// Errors are logged by the token handler: they must not contain
+// reached in time (503); any other error is answered with a generic 500,
+// and so is a panic, which the token handler recovers and logs (with the
+// Authorization header taken out of its text) rather than drop the
+// connection; a panic with [http.ErrAbortHandler] still aborts the
+// response. Errors are logged by the token handler: they must not contain
 // credentials.
 //
 // An Authenticator may read the request's body, which the token handler

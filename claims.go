@@ -104,6 +104,10 @@ func readClaims(o jsonObject) (tokenClaims, error) {
 			return tc, err
 		}
 	}
+	if tc.Nbf == nil && o.has("nbf") {
+		// Optional, but a number when present: PowerSync refuses null.
+		return tc, errors.New(`"nbf" is null`)
+	}
 	tc.Aud, tc.Parameters = o.value("aud"), o.value("parameters")
 	return tc, nil
 }
@@ -130,11 +134,18 @@ func (v *Verifier) decodeClaims(t *splitJWS) (*Claims, error) {
 	return c, nil
 }
 
+// clock reads the Verifier's clock in whole seconds, floor(now), as jose's
+// epoch() does: PowerSync compares the claims with that, so a Verifier with
+// the exact time would accept an "nbf" up to a second later than PowerSync.
+func (v *Verifier) clock() time.Time {
+	return time.Unix(v.now().Unix(), 0)
+}
+
 // checkClaims checks the registered claims and fills c with them. It only
 // orchestrates: each claim has a check of its own, and the first to fail
-// decides the error. All of them read the clock once, here.
+// decides the error. All of them read the clock once, here (see clock).
 func (v *Verifier) checkClaims(tc *tokenClaims, c *Claims) error {
-	now := v.now()
+	now := v.clock()
 	var err error
 	if c.Subject, err = verifySubject(tc.Sub); err != nil {
 		return err
@@ -220,7 +231,8 @@ func (v *Verifier) verifyLifetime(iat, exp time.Time) error {
 }
 
 // verifyNotBefore checks the optional "nbf": the token is refused until now
-// plus the leeway reaches it. An absent "nbf" is the zero time.
+// plus the leeway reaches it. An absent "nbf" is the zero time (a null one
+// is refused by readClaims, as PowerSync does).
 func (v *Verifier) verifyNotBefore(nbf *float64, now time.Time) (time.Time, error) {
 	if nbf == nil {
 		return time.Time{}, nil
@@ -246,7 +258,7 @@ func (v *Verifier) verifyAudience(raw json.RawMessage) ([]string, error) {
 		return nil, err
 	}
 	if !acceptsAudience(v.audiences, auds) {
-		return nil, fmt.Errorf("%w: %q", ErrAudience, quote.Value(strings.Join(auds, ",")))
+		return nil, fmt.Errorf("%w: %s", ErrAudience, quote.Value(strings.Join(auds, ",")))
 	}
 	return auds, nil
 }
@@ -259,7 +271,7 @@ func (v *Verifier) verifyIssuer(iss *string) (string, error) {
 		got = *iss
 	}
 	if v.issuer != "" && got != v.issuer {
-		return "", fmt.Errorf("%w: %q", ErrIssuer, quote.Value(got))
+		return "", fmt.Errorf("%w: %s", ErrIssuer, quote.Value(got))
 	}
 	return got, nil
 }

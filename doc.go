@@ -103,7 +103,9 @@
 // ([WithCredentialsOptional]), read the token from elsewhere
 // ([WithTokenFrom]) and answer refusals in the host's own way
 // ([WithErrorHandler]). Errors wrap the sentinels of this package
-// ([ErrExpired], [ErrAudience], …), to test with [errors.Is].
+// ([ErrExpired], [ErrAudience], …), to test with [errors.Is]. A message
+// that names a value of the token quotes it escaped, as %q does, and cut to
+// 32 bytes, so that it cannot forge a log line.
 //
 // # Keys and algorithms
 //

@@ -14,7 +14,9 @@ var (
 
 	// ErrUnsupportedAlgorithm: the algorithm is not one of RS256, RS384,
 	// RS512, ES256, ES384, ES512 or EdDSA (for example PS256, ES256K, HS256 or
-	// none), or the key type cannot sign (oct, X25519).
+	// none), or the key type cannot sign (oct, X25519), or the key is a
+	// multi-prime RSA key (more than two primes: a JWK with "oth", a
+	// multi-prime PKCS#1 or PKCS#8 key), which PowerSync's jose refuses.
 	ErrUnsupportedAlgorithm = errors.New("jwks: unsupported algorithm or key type")
 
 	// ErrAlgorithmMismatch: the key does not fit its algorithm, such as a
@@ -26,8 +28,10 @@ var (
 
 	// ErrInvalidKey: the key decodes but is not a valid key: an EC point
 	// that is not on its curve, a private half that does not match its public
-	// half, a malformed modulus, an invalid key ID; or key options that
-	// contradict each other.
+	// half (such as RSA primes that are not the modulus's), a malformed
+	// modulus, an RSA public exponent that is even, under 3 or over
+	// 2^31 − 1, an invalid key ID; or key options that contradict each
+	// other.
 	ErrInvalidKey = errors.New("jwks: invalid key")
 
 	// ErrPublicKey: a public key was given where a signing key is required.
@@ -42,6 +46,13 @@ var (
 // [ErrMissingClaim] and [ErrAudience]); test them with [errors.Is]. The
 // middleware and the token handler answer each with a fixed text, never the
 // error's own message.
+//
+// Where a message of this package or its subpackages names text a client
+// or an upstream controls (a "kid", an "alg", an "aud", an "iss", a key's
+// member, Supabase's error code), that text is quoted and escaped as
+// [strconv.Quote] does, and cut to its first 32 bytes on a UTF-8 boundary,
+// with "…" after the closing quote when cut: control characters and invalid
+// UTF-8 cannot forge a log line, and a long value cannot flood one.
 var (
 	// ErrNoToken: the request carries no token at all (no Authorization
 	// header), as opposed to a malformed one. [Verifier.VerifyRequest]
@@ -49,7 +60,8 @@ var (
 	// middleware with [WithCredentialsOptional] lets such a request through.
 	ErrNoToken = errors.New("jwks: no token")
 
-	// ErrMalformed: not a compact JWS of three base64url parts holding JSON
+	// ErrMalformed: not a compact JWS of three strict, unpadded base64url
+	// parts (no padding, line breaks or non-zero unused bits) holding JSON
 	// objects, too large, or a claim of the wrong type.
 	ErrMalformed = errors.New("jwks: malformed token")
 

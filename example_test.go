@@ -269,7 +269,7 @@ func ExampleNewTokenHandler_cors() {
 	h.ServeHTTP(rec, req)
 	fmt.Println(rec.Code, rec.Header().Get("Access-Control-Allow-Origin"))
 	// Output:
-	// jwks: CORS origin "https://app.example/" is not scheme://host[:port] or *
+	// jwks: CORS origin "https://app.example/" is not scheme://host[:port] (no path, no trailing slash) or *
 	// 204 https://app.example GET, POST
 	// 200 https://app.example
 }

@@ -243,6 +243,7 @@ func TestSignerTokensVerifyInPowerSync(t *testing.T) {
 
 					_, err := verifier.Verify(t.Context(), raw[len(accepted)+i])
 					assert.ErrorIs(t, err, tc.err, "the Verifier agrees")
+					assertProblemsAgree(t, verifier, raw[len(accepted)+i], err)
 				})
 			}
 
@@ -394,6 +395,7 @@ func TestSeedTokensVerifyInGo(t *testing.T) {
 						jwks.WithClock(func() time.Time { return time.Now().Add(tc.clock) }))
 					require.NoError(t, err)
 					c, err := v.Verify(t.Context(), tc.token)
+					assertProblemsAgree(t, v, tc.token, err)
 					if tc.err != nil {
 						assert.ErrorIs(t, err, tc.err)
 						assert.Nil(t, c)

@@ -17,6 +17,7 @@ const (
 	minRSABits     = 2048
 	maxRSABits     = 8192
 	maxKeyIDLength = 256
+	maxRSAExponent = 1<<31 - 1
 )
 
 // checkKey checks a key against its algorithm, whatever it was read from,
@@ -59,14 +60,18 @@ func checkRSAKey(spec *algSpec, pub *rsa.PublicKey, signer crypto.Signer, extern
 }
 
 // checkRSAPublicKey refuses an RSA key labelled with another family's
-// algorithm, a malformed modulus or exponent (even, or under 3), and a
-// modulus under 2048 bits ([ErrWeakKey]) or over 8192.
+// algorithm, a malformed modulus or exponent (even, under 3, or over
+// 2^31 − 1, the largest crypto/rsa verifies with), and a modulus under 2048
+// bits ([ErrWeakKey]) or over 8192.
 func checkRSAPublicKey(spec *algSpec, pub *rsa.PublicKey) error {
 	if err := checkFamily(spec, "RSA", "RSA"); err != nil {
 		return err
 	}
 	if pub.N == nil || pub.N.Sign() <= 0 || pub.N.Bit(0) == 0 || pub.E < 3 || pub.E%2 == 0 {
 		return fmt.Errorf("%w: RSA public key is malformed", ErrInvalidKey)
+	}
+	if pub.E > maxRSAExponent {
+		return fmt.Errorf("%w: RSA public exponent over 2^31 - 1", ErrInvalidKey)
 	}
 	if bits := pub.N.BitLen(); bits < minRSABits {
 		return fmt.Errorf("%w: RSA key of %d bits; at least %d are required", ErrWeakKey, bits, minRSABits)
@@ -76,9 +81,15 @@ func checkRSAPublicKey(spec *algSpec, pub *rsa.PublicKey) error {
 	return nil
 }
 
-// checkRSAPrivateKey refuses a private key whose values do not fit together
-// (primes, exponents, CRT values), and precomputes what makes it sign fast.
+// checkRSAPrivateKey refuses a multi-prime key ([ErrUnsupportedAlgorithm]:
+// PowerSync's jose and most JOSE libraries refuse them, and they cannot be
+// exported as a JWK), a private key whose values do not fit together
+// (primes, exponents, CRT values: [ErrInvalidKey]), and precomputes what
+// makes it sign fast.
 func checkRSAPrivateKey(priv *rsa.PrivateKey) error {
+	if len(priv.Primes) > 2 {
+		return fmt.Errorf("%w: multi-prime RSA keys (%d primes) are not supported", ErrUnsupportedAlgorithm, len(priv.Primes))
+	}
 	if err := priv.Validate(); err != nil {
 		return fmt.Errorf("%w: RSA private key is inconsistent", ErrInvalidKey)
 	}

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"math/big"
 	"slices"
+	"strings"
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
 
@@ -40,10 +41,11 @@ import (
 //
 // ParseKey refuses, with an error wrapping one of [ErrKeyFormat],
 // [ErrUnsupportedAlgorithm], [ErrAlgorithmMismatch], [ErrWeakKey] and
-// [ErrInvalidKey]: RSA keys under 2048 bits, symmetric keys, algorithms
-// other than the seven of [Algorithms], a curve that does not match the
-// algorithm, EC points off their curve, private halves that do not match
-// their public half, and unreadable input. The errors never contain key
+// [ErrInvalidKey]: RSA keys under 2048 bits, multi-prime RSA keys, RSA
+// public exponents over 2^31 − 1, symmetric keys, algorithms other than the
+// seven of [Algorithms], a curve that does not match the algorithm, EC
+// points off their curve, private halves that do not match their public
+// half, and unreadable input. The errors never contain key
 // material.
 func ParseKey(data []byte, opts ...KeyOption) (*Key, error) {
 	c, err := newKeyConfig(opts)
@@ -110,8 +112,10 @@ type jwkHeader struct {
 	Use    string
 	KeyOps []string
 	Crv    string
-	D      bool // a private member "d" is present
-	Keys   bool // a "keys" member: a JWK set
+	E      *string // RSA public exponent, base64url
+	D      bool    // a private member "d" is present
+	Oth    bool    // an "oth" member: the other primes of a multi-prime RSA key
+	Keys   bool    // a "keys" member: a JWK set
 }
 
 // readJWKHeader reads the members of a JWK that ParseKey checks itself.
@@ -121,12 +125,12 @@ func readJWKHeader(data []byte) (jwkHeader, error) {
 	if err != nil {
 		return h, fmt.Errorf("%w: JWK is %v", ErrKeyFormat, err)
 	}
-	h.D, h.Keys = o.has("d"), o.has("keys")
+	h.D, h.Oth, h.Keys = o.has("d"), o.has("oth"), o.has("keys")
 	for _, m := range []struct {
 		name string
 		dst  any
 	}{
-		{"kty", &h.Kty}, {"alg", &h.Alg}, {"kid", &h.Kid}, {"use", &h.Use}, {"key_ops", &h.KeyOps}, {"crv", &h.Crv},
+		{"kty", &h.Kty}, {"alg", &h.Alg}, {"kid", &h.Kid}, {"use", &h.Use}, {"key_ops", &h.KeyOps}, {"crv", &h.Crv}, {"e", &h.E},
 	} {
 		if err := o.get(m.name, m.dst); err != nil {
 			return h, fmt.Errorf("%w: JWK member %v", ErrKeyFormat, err)
@@ -150,10 +154,15 @@ func parseJWK(data []byte, c keyConfig) (*Key, error) {
 		return nil, err
 	}
 	if h.Use != "" && h.Use != "sig" {
-		return nil, fmt.Errorf("%w: JWK use %q is not sig", ErrInvalidKey, quote.Value(h.Use))
+		return nil, fmt.Errorf("%w: JWK use %s is not sig", ErrInvalidKey, quote.Value(h.Use))
 	}
 	if h.KeyOps != nil && !slices.Contains(h.KeyOps, "sign") && !slices.Contains(h.KeyOps, "verify") {
 		return nil, fmt.Errorf("%w: JWK key_ops allow neither sign nor verify", ErrInvalidKey)
+	}
+	if h.Kty == "RSA" {
+		if err := checkJWKExponent(&h); err != nil {
+			return nil, err
+		}
 	}
 	if h.Kid != nil && c.kid == "" && !c.thumbprint {
 		if err := checkKeyID(*h.Kid); err != nil {
@@ -183,6 +192,31 @@ func parseJWK(data []byte, c keyConfig) (*Key, error) {
 	return newKey(spec, pub, signer, false, c)
 }
 
+// checkJWKExponent refuses a multi-prime RSA JWK (one with "oth", which jwx
+// would ignore) and an "e" over 2^31 − 1, the largest exponent crypto/rsa
+// works with: jwx would truncate a longer one to its low 64 bits, so that
+// e = 2^64 + 65537 would read as 65537. An "e" that is not base64 is left to
+// jwx to refuse.
+func checkJWKExponent(h *jwkHeader) error {
+	if h.Oth {
+		return fmt.Errorf("%w: multi-prime RSA keys (JWK oth) are not supported", ErrUnsupportedAlgorithm)
+	}
+	if h.E == nil {
+		return nil
+	}
+	// jwx reads standard base64 as well, padded or not: so does this.
+	std := strings.NewReplacer("-", "+", "_", "/").Replace(strings.TrimRight(*h.E, "="))
+	e, err := base64.RawStdEncoding.DecodeString(std)
+	if err != nil {
+		return nil
+	}
+	e = bytes.TrimLeft(e, "\x00")
+	if len(e) > 4 || len(e) == 4 && e[0] >= 0x80 {
+		return fmt.Errorf("%w: RSA public exponent over 2^31 - 1", ErrInvalidKey)
+	}
+	return nil
+}
+
 // jwkAlgorithm picks the algorithm of a JWK: its own "alg", or the one the
 // caller gave, or the one its key type and curve imply.
 func jwkAlgorithm(h *jwkHeader, want Algorithm) (*algSpec, error) {
@@ -193,7 +227,7 @@ func jwkAlgorithm(h *jwkHeader, want Algorithm) (*algSpec, error) {
 	case "":
 		return nil, fmt.Errorf("%w: JWK has no kty", ErrKeyFormat)
 	default:
-		return nil, fmt.Errorf("%w: key type %q", ErrUnsupportedAlgorithm, quote.Value(h.Kty))
+		return nil, fmt.Errorf("%w: key type %s", ErrUnsupportedAlgorithm, quote.Value(h.Kty))
 	}
 	var spec *algSpec
 	switch {
@@ -210,14 +244,14 @@ func jwkAlgorithm(h *jwkHeader, want Algorithm) (*algSpec, error) {
 		spec = RS256.spec()
 	default:
 		if spec = specForCurve(h.Crv); spec == nil {
-			return nil, fmt.Errorf("%w: %s curve %q", ErrUnsupportedAlgorithm, h.Kty, quote.Value(h.Crv))
+			return nil, fmt.Errorf("%w: %s curve %s", ErrUnsupportedAlgorithm, h.Kty, quote.Value(h.Crv))
 		}
 	}
 	if spec.kty != h.Kty {
 		return nil, fmt.Errorf("%w: %s key labelled %s", ErrAlgorithmMismatch, h.Kty, spec.alg)
 	}
 	if spec.crv != "" && h.Crv != spec.crv {
-		return nil, fmt.Errorf("%w: %s needs curve %s, not %q", ErrAlgorithmMismatch, spec.alg, spec.crv, quote.Value(h.Crv))
+		return nil, fmt.Errorf("%w: %s needs curve %s, not %s", ErrAlgorithmMismatch, spec.alg, spec.crv, quote.Value(h.Crv))
 	}
 	return spec, nil
 }
@@ -264,7 +298,7 @@ func parsePEM(data []byte, c keyConfig) (*Key, error) {
 		case "ENCRYPTED PRIVATE KEY":
 			return nil, fmt.Errorf("%w: encrypted PEM keys are not supported; decrypt it first", ErrKeyFormat)
 		default:
-			return nil, fmt.Errorf("%w: PEM block %q is not a key", ErrKeyFormat, quote.Value(block.Type))
+			return nil, fmt.Errorf("%w: PEM block %s is not a key", ErrKeyFormat, quote.Value(block.Type))
 		}
 		if err != nil {
 			return nil, pemError(block.Type, block.Bytes)
@@ -379,7 +413,7 @@ func readDERKey(blockType string, der []byte) (derKey, error) {
 		}
 		return derKey{kty: "EC", crv: curveName(key.Curve)}, nil
 	}
-	return derKey{}, fmt.Errorf("PEM block %q is not a key", quote.Value(blockType))
+	return derKey{}, fmt.Errorf("PEM block %s is not a key", quote.Value(blockType))
 }
 
 // readAlgorithmKey reads the key that a PKCS#8 or PKIX structure wraps:

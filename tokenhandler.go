@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -48,8 +49,10 @@ func WithLogger(logger *slog.Logger) TokenHandlerOption {
 // WithCORS allows browsers on the given origins (scheme://host[:port], or
 // "*" for any) to call the handler: it answers their preflight OPTIONS
 // requests and adds Access-Control-Allow-Origin to its responses. Off by
-// default. An origin of another form ("https://app.example/", with its
-// trailing slash, is one) is refused by [NewTokenHandler].
+// default. An origin is compared with the browser's Origin header byte for
+// byte, so one of another form, which no browser sends, is refused by
+// [NewTokenHandler]: "https://app.example/" (its trailing slash), a
+// wildcard such as "https://*.example.com", a fragment ("#", even empty).
 func WithCORS(origins ...string) TokenHandlerOption {
 	return func(h *tokenHandler) { h.origins = append(h.origins, origins...) }
 }
@@ -107,8 +110,9 @@ type tokenResponse struct {
 // Bearer when the caller is not signed in, 403 when it may not have a token,
 // 405 for another method, 413 for a large body, 429 with Retry-After when
 // rate-limited, 503 when an upstream cannot be reached or the request ends
-// while it waits for its turn to sign (see [Signer]), 500 otherwise. The
-// reason goes to the log (see [WithLogger]), never to the client.
+// while it waits for its turn to sign (see [Signer]), 500 otherwise (an
+// Authenticator that panics included: the handler recovers). The reason goes
+// to the log (see [WithLogger]), never to the client.
 //
 // With an [Anonymous] authenticator whose subject is shared (the default),
 // the handler signs one token per second and signing key and hands it to
@@ -116,8 +120,8 @@ type tokenResponse struct {
 //
 // The error reports configuration no request could be served with: a nil
 // s or a, a powersync_url that is not an http or https URL, a body limit
-// under 1, a CORS origin that is not scheme://host[:port] or "*", a nil
-// rate limiter.
+// under 1, a CORS origin that is not scheme://host[:port] or "*" (a
+// wildcard, a path or a fragment), a nil rate limiter.
 func NewTokenHandler(s *Signer, a Authenticator, opts ...TokenHandlerOption) (http.Handler, error) {
 	h := &tokenHandler{signer: s, auth: a, maxBody: DefaultMaxBodyBytes}
 	if s != nil {
@@ -189,15 +193,21 @@ func checkPowerSyncURL(s string) error {
 }
 
 // checkOrigin refuses a CORS origin that is neither "*" nor
-// scheme://host[:port], the form of a browser's Origin header.
+// scheme://host[:port], the form of a browser's Origin header, which the
+// handler compares byte for byte: an origin with a wildcard
+// (https://*.example.com) or a fragment, even an empty one, would never
+// match.
 func checkOrigin(o string) error {
 	if o == "*" {
 		return nil
 	}
+	if strings.Contains(o, "*") {
+		return fmt.Errorf("jwks: CORS origin %s has a wildcard, which no Origin matches: list each origin, or allow any with *", quote.Value(o))
+	}
 	u, err := url.Parse(o)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
-		u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil || strings.HasSuffix(o, "?") || strings.HasSuffix(o, "#") {
-		return fmt.Errorf("jwks: CORS origin %q is not scheme://host[:port] (no path, no trailing slash) or *", quote.Value(o))
+		u.Path != "" || u.RawQuery != "" || u.User != nil || strings.HasSuffix(o, "?") || strings.ContainsRune(o, '#') {
+		return fmt.Errorf("jwks: CORS origin %s is not scheme://host[:port] (no path, no trailing slash) or *", quote.Value(o))
 	}
 	return nil
 }
@@ -231,7 +241,7 @@ func (h *tokenHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, h.maxBody)
 
-	id, err := h.auth.Authenticate(r)
+	id, err := h.authenticate(r)
 	if err == nil && (id == nil || id.Subject == "") {
 		err = errors.New("jwks: the authenticator returned no subject")
 	}
@@ -295,6 +305,52 @@ func (h *tokenHandler) responseBody(tok *Token) ([]byte, error) {
 		return nil, err
 	}
 	return append(body, '\n'), nil
+}
+
+// errPanicked is the error of an Authenticator that panicked: a server
+// failure, answered 500.
+var errPanicked = errors.New("jwks: the authenticator panicked")
+
+// authenticate asks the Authenticator for the caller's identity. A panic of
+// the Authenticator would otherwise drop the connection, which a client
+// cannot tell from a network failure: it is recovered, logged at Error with
+// the route and the stack, and returned as an error, which the caller
+// answers with a generic 500. The Authorization header is taken out of the
+// panic's text. http.ErrAbortHandler, a handler's way to abort a response,
+// is panicked again for net/http.
+func (h *tokenHandler) authenticate(r *http.Request) (id *Identity, err error) {
+	defer func() {
+		p := recover()
+		if p == nil {
+			return
+		}
+		if p == http.ErrAbortHandler {
+			panic(p)
+		}
+		route := r.Pattern // set by a ServeMux; the path otherwise
+		if route == "" {
+			route = r.Method + " " + quote.Value(r.URL.Path)
+		}
+		h.logger.LogAttrs(r.Context(), slog.LevelError, "powersync token: the authenticator panicked",
+			slog.String("route", route), slog.String("panic", redactCredentials(r, fmt.Sprint(p))),
+			slog.String("stack", string(debug.Stack())), slog.String("remote", r.RemoteAddr))
+		id, err = nil, errPanicked
+	}()
+	return h.auth.Authenticate(r)
+}
+
+// redactCredentials removes from text the values of r's Authorization
+// headers, and their credentials without the scheme.
+func redactCredentials(r *http.Request, text string) string {
+	for _, v := range r.Header.Values("Authorization") {
+		_, cred, _ := strings.Cut(v, " ")
+		for _, secret := range []string{v, strings.TrimSpace(cred)} {
+			if len(secret) >= 4 {
+				text = strings.ReplaceAll(text, secret, "[Authorization]")
+			}
+		}
+	}
+	return text
 }
 
 // refuse answers with p a request whose caller gets no token, and logs err,

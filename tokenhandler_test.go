@@ -371,6 +371,36 @@ func TestNewTokenHandlerRefusesBadConfiguration(t *testing.T) {
 	}
 }
 
+// TestCORSOriginsThatCannotMatch: a browser's Origin header is
+// scheme://host[:port], compared byte for byte, so an origin configured with
+// a wildcard or a fragment would never match; NewTokenHandler refuses it.
+func TestCORSOriginsThatCannotMatch(t *testing.T) {
+	f := newTokenFixture(t)
+	for _, o := range []string{
+		"https://*.example.com",
+		"http://*.localhost:3000",
+		"https://app.*.example",
+		"https://*",
+		"*.example.com",
+		"https://app*.example",
+		"https://app.example:*",
+		"https://app.example#",
+		"https://app.example#top",
+		"https://app.example?#",
+		"https://app.example#?",
+	} {
+		t.Run(o, func(t *testing.T) {
+			h, err := jwks.NewTokenHandler(f.signer, jwks.Anonymous(), jwks.WithCORS("https://ok.example", o))
+			require.ErrorContains(t, err, "CORS origin")
+			assert.Nil(t, h)
+		})
+	}
+	for _, o := range []string{"*", "https://app.example", "http://localhost:3000", "https://[::1]:8443", "https://xn--bcher-kva.example"} {
+		_, err := jwks.NewTokenHandler(f.signer, jwks.Anonymous(), jwks.WithCORS(o))
+		require.NoError(t, err, o)
+	}
+}
+
 // stubLimiter is a RateLimiter of the caller's: it refuses every request
 // after the first n.
 type stubLimiter struct {

@@ -153,13 +153,17 @@ func readHeader(o jsonObject) (jwsHeader, error) {
 // [ErrAudience], [ErrIssuer], [ErrLifetime], [ErrMissingClaim], or
 // [ErrUnavailable] from a remote key source):
 //
-//   - anything but a compact JWS of at most [MaxTokenSize] bytes;
+//   - anything but a compact JWS of at most [MaxTokenSize] bytes, whose
+//     three segments are strict, unpadded base64url (no "=", no line
+//     breaks, unused trailing bits zero: a token has one spelling);
 //   - an "alg" outside the allowed list or different from the key's (so an
 //     HS256 token "signed" with a public key never verifies), a missing
 //     "kid" (except for HS256), a "crit" header, an ASN.1 ECDSA signature;
-//   - a missing "sub", "iat", "exp" or "aud", or one of the wrong type;
-//   - "exp" ≤ now − leeway, "nbf" or "iat" > now + leeway, "exp" − "iat"
-//     over the maximum lifetime, "exp" before "iat";
+//   - a missing "sub", "iat", "exp" or "aud", or one of the wrong type (a
+//     "nbf" may be absent, but not null);
+//   - "exp" ≤ now − leeway, "nbf" or "iat" > now + leeway, with now the
+//     clock floored to the second, as PowerSync's jose reads it; "exp" −
+//     "iat" over the maximum lifetime, "exp" before "iat";
 //   - an "aud" without an accepted audience, an "iss" other than the required
 //     issuer, a "parameters" that is not a JSON object.
 //
@@ -181,7 +185,7 @@ func (v *Verifier) verify(ctx context.Context, t *splitJWS) (*Claims, error) {
 	if err := v.checkHeader(&t.header); err != nil {
 		return nil, err
 	}
-	sig, err := base64.RawURLEncoding.DecodeString(t.signature)
+	sig, err := decodeBase64URL(t.signature)
 	if err != nil || len(sig) == 0 {
 		return nil, fmt.Errorf("%w: signature is not base64url", ErrMalformed)
 	}
@@ -198,9 +202,22 @@ func (v *Verifier) verify(ctx context.Context, t *splitJWS) (*Claims, error) {
 // checkHeader refuses an "alg" the Verifier does not accept, and a token
 // without a "kid" unless it is HS256 (legacy Supabase tokens have none).
 func (v *Verifier) checkHeader(h *jwsHeader) error {
-	if !slices.Contains(v.algorithms, Algorithm(h.Alg)) {
-		return fmt.Errorf("%w: algorithm %q not allowed", ErrSignature, quote.Value(h.Alg))
+	if err := v.checkAlgorithm(h); err != nil {
+		return err
 	}
+	return checkHeaderKeyID(h)
+}
+
+// checkAlgorithm refuses an "alg" the Verifier does not accept.
+func (v *Verifier) checkAlgorithm(h *jwsHeader) error {
+	if !slices.Contains(v.algorithms, Algorithm(h.Alg)) {
+		return fmt.Errorf("%w: algorithm %s not allowed", ErrSignature, quote.Value(h.Alg))
+	}
+	return nil
+}
+
+// checkHeaderKeyID refuses a token without a "kid" unless it is HS256.
+func checkHeaderKeyID(h *jwsHeader) error {
 	if h.Alg != hs256 && (h.Kid == nil || *h.Kid == "") {
 		return fmt.Errorf("%w: token has no kid", ErrUnknownKey)
 	}
@@ -223,12 +240,12 @@ func (v *Verifier) checkSignature(ctx context.Context, t *splitJWS, sig []byte) 
 	key, err := v.keys.LookupKey(ctx, *h.Kid)
 	if err != nil {
 		if errors.Is(err, ErrUnknownKey) {
-			return fmt.Errorf("%w: kid %q", ErrUnknownKey, quote.Value(*h.Kid))
+			return fmt.Errorf("%w: kid %s", ErrUnknownKey, quote.Value(*h.Kid))
 		}
 		return err
 	}
 	if key == nil || key.spec == nil { // a KeySource of the caller's that broke its contract
-		return fmt.Errorf("%w: the key source returned no key for kid %q", ErrUnknownKey, quote.Value(*h.Kid))
+		return fmt.Errorf("%w: the key source returned no key for kid %s", ErrUnknownKey, quote.Value(*h.Kid))
 	}
 	if key.spec.alg != Algorithm(h.Alg) {
 		return fmt.Errorf("%w: token alg %s, key %s is %s", ErrSignature, h.Alg, key.kid, key.spec.alg)
@@ -298,10 +315,28 @@ func splitToken(raw string) (*splitJWS, error) {
 
 // decodeSegment decodes a base64url segment holding a JSON object.
 func decodeSegment(seg string) ([]byte, jsonObject, error) {
-	b, err := base64.RawURLEncoding.DecodeString(seg)
+	b, err := decodeBase64URL(seg)
 	if err != nil {
 		return nil, nil, errors.New("not base64url")
 	}
 	o, err := decodeObject(b)
 	return b, o, err
+}
+
+// strictBase64URL decodes unpadded base64url whose unused trailing bits are
+// zero, so that a segment has one spelling only.
+var strictBase64URL = base64.RawURLEncoding.Strict()
+
+// decodeBase64URL decodes a segment of a token as strict, unpadded
+// base64url: every byte in the URL-safe alphabet, no "=", and unused
+// trailing bits zero. The raw token string is then unique to the token,
+// which a cache or replay list keyed on it relies on. The encoding/base64
+// decoder would skip CR and LF, even in strict mode: they are refused first.
+func decodeBase64URL(seg string) ([]byte, error) {
+	for i := 0; i < len(seg); i++ {
+		if c := seg[i]; !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return nil, errors.New("not base64url")
+		}
+	}
+	return strictBase64URL.DecodeString(seg)
 }

@@ -107,8 +107,10 @@ func TestVerifierAcceptsWhatPowerSyncAccepts(t *testing.T) {
 			{"custom claims", goodClaims(map[string]any{"role": "admin", "n": 3}), nil},
 		} {
 			t.Run(string(alg)+"/"+tc.name, func(t *testing.T) {
-				c, err := v.Verify(context.Background(), forge(t, key, tc.header, tc.claims))
+				tok := forge(t, key, tc.header, tc.claims)
+				c, err := v.Verify(context.Background(), tok)
 				require.NoError(t, err)
+				assertProblemsAgree(t, v, tok, err)
 				assert.Equal(t, "user-1", c.Subject)
 				assert.Equal(t, key.KeyID(), c.KeyID)
 				assert.Contains(t, c.Audience, testAudience)
@@ -220,6 +222,7 @@ func TestVerifierRefusesWhatPowerSyncRefuses(t *testing.T) {
 			c, err := v.Verify(context.Background(), tc.token)
 			require.Error(t, err)
 			assert.Nil(t, c)
+			assertProblemsAgree(t, v, tc.token, err)
 			for _, want := range tc.want {
 				assert.ErrorIs(t, err, want)
 			}

@@ -42,11 +42,17 @@
 //
 // Documents that are not a JSON object with a "keys" array, that are larger
 // than 1 MiB ([WithMaxDocumentSize]), or that come with a status other than
-// 2xx are refused, and the last good set kept. Keys within a document that
+// 2xx are refused, and the last good set kept. A redirect is such a status:
+// none is followed, so that a JWKS URL cannot hand its keys over to another
+// host or from https to http; [WithSameOriginRedirects] follows those that
+// stay on the URL's scheme, host and port. The caller's [http.Client] is
+// not changed: the key set uses a copy with its own CheckRedirect. Keys within a document that
 // cannot be used are skipped and logged, and the others kept: keys carrying
 // private or symmetric material, oct keys, keys with "use" other than "sig"
 // or "key_ops" without "verify", keys without a "kid", keys that
 // [jwks.ParseKey] refuses, and every key whose kid is shared by another
 // entry (which one is meant is ambiguous). Logs name the URL, key IDs and
-// reasons, never key material ([WithLogger]).
+// reasons, never key material ([WithLogger]). [ParseDocument] reads a
+// document the same way, to check one before publishing it or to tell why a
+// key is not used.
 package remote

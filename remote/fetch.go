@@ -1,9 +1,7 @@
 package remote
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,12 +13,8 @@ import (
 
 	"github.com/powersync-jwks/jwks"
 	"github.com/powersync-jwks/jwks/internal/quote"
+	"github.com/powersync-jwks/jwks/internal/redirect"
 )
-
-// secretMembers are the JWK members that hold private or symmetric key
-// material (RFC 7518 section 6). A JWKS must never carry them: a key
-// published with one is compromised, and is never used.
-var secretMembers = [...]string{"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
 
 // fetch gets the document and, if it is good, swaps in its key set. Fetches
 // never overlap (start begins one only when none is in flight), so the
@@ -58,6 +52,9 @@ func (ks *KeySet) fetch() error {
 		ks.snap.Store(&next)
 		ks.cfg.log.Debug("remote: key set not modified", "url", ks.url)
 		return nil
+	}
+	if err := redirect.Refused(resp); err != nil {
+		return err // logged by start: the status and the Location's host, nothing else of it
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return fmt.Errorf("HTTP status %d", resp.StatusCode)
@@ -116,98 +113,22 @@ func (ks *KeySet) readDocument(resp *http.Response) ([]byte, error) {
 	return body, nil
 }
 
-// parseDocument reads a JWKS document. A document that is not a JSON object
-// with a "keys" array is refused; within it, a key that cannot be used is
-// skipped, and the others kept. Errors and logs never quote the document.
+// parseDocument reads a JWKS document with ParseDocument, and logs the keys
+// it skips. Errors and logs never quote the document.
 func (ks *KeySet) parseDocument(body []byte) (map[string]*jwks.Key, error) {
-	var doc struct {
-		Keys json.RawMessage `json:"keys"`
+	list, skipped, err := ParseDocument(body)
+	if err != nil {
+		return nil, err
 	}
-	if err := json.Unmarshal(body, &doc); err != nil {
-		var syntax *json.SyntaxError
-		if errors.As(err, &syntax) {
-			return nil, fmt.Errorf("document is not valid JSON (at byte %d)", syntax.Offset)
-		}
-		return nil, errors.New("document is not a JSON object")
+	for _, s := range skipped {
+		ks.cfg.log.Warn("remote: skipping a key of the key set",
+			"url", ks.url, "index", s.Index, "kid", quote.Value(s.KeyID), "reason", s.Err.Error())
 	}
-	var entries []json.RawMessage
-	if len(doc.Keys) == 0 || bytes.Equal(doc.Keys, []byte("null")) || json.Unmarshal(doc.Keys, &entries) != nil {
-		return nil, errors.New(`document has no "keys" array`)
-	}
-
-	type candidate struct {
-		index int
-		kid   string
-		key   *jwks.Key
-	}
-	var good []candidate
-	seen := make(map[string]int, len(entries)) // entries naming each key ID, usable or not
-	for i, raw := range entries {
-		kid, key, reason := importKey(raw)
-		if kid != "" {
-			seen[kid]++
-		}
-		if reason != "" {
-			ks.skip(i, kid, reason)
-			continue
-		}
-		good = append(good, candidate{i, kid, key})
-	}
-	keys := make(map[string]*jwks.Key, len(good))
-	for _, c := range good {
-		if n := seen[c.kid]; n > 1 {
-			ks.skip(c.index, c.kid, fmt.Sprintf("kid is shared by %d keys of the set", n))
-			continue
-		}
-		keys[c.kid] = c.key
+	keys := make(map[string]*jwks.Key, len(list))
+	for _, k := range list {
+		keys[k.KeyID()] = k
 	}
 	return keys, nil
-}
-
-func (ks *KeySet) skip(index int, kid, reason string) {
-	ks.cfg.log.Warn("remote: skipping a key of the key set",
-		"url", ks.url, "index", index, "kid", quote.Value(kid), "reason", reason)
-}
-
-// importKey reads one entry of a JWKS: it returns the entry's key ID (if it
-// has one), and the key, or why the entry cannot be used.
-func importKey(raw json.RawMessage) (kid string, key *jwks.Key, reason string) {
-	var members map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &members); err != nil || members == nil {
-		return "", nil, "not a JSON object"
-	}
-	if v, ok := members["kid"]; ok {
-		_ = json.Unmarshal(v, &kid) // a kid that is not a string counts as none
-	}
-	var kty string
-	_ = json.Unmarshal(members["kty"], &kty)
-	if kty == "oct" {
-		return kid, nil, "symmetric (oct) key: a JWKS must not publish a secret"
-	}
-	for _, name := range secretMembers {
-		if _, ok := members[name]; ok {
-			return kid, nil, fmt.Sprintf("carries the private member %q: a JWKS must not publish it, and the key must be taken as compromised", name)
-		}
-	}
-	if kid == "" {
-		return "", nil, "no kid: tokens could not name it"
-	}
-	// ParseKey refuses a "use" other than "sig"; a verifier also needs
-	// "verify" among the key_ops, where ParseKey accepts "sign" alone.
-	if v, ok := members["key_ops"]; ok {
-		var ops []string
-		if json.Unmarshal(v, &ops) != nil || !slices.Contains(ops, "verify") {
-			return kid, nil, `"key_ops" does not allow "verify"`
-		}
-	}
-	k, err := jwks.ParseKey(raw)
-	if err != nil {
-		return kid, nil, err.Error()
-	}
-	if k.CanSign() || k.KeyID() != kid {
-		return kid, nil, "does not read back as the public key it names"
-	}
-	return kid, k, ""
 }
 
 // maxAgeLimit caps a max-age before it becomes a Duration, so that a huge

@@ -17,6 +17,7 @@ import (
 
 	"github.com/powersync-jwks/jwks"
 	"github.com/powersync-jwks/jwks/internal/quote"
+	"github.com/powersync-jwks/jwks/internal/redirect"
 )
 
 // firstRetryDelay is the wait before the refresh goroutine tries again
@@ -147,6 +148,7 @@ func New(ctx context.Context, jwksURL string, opts ...Option) (*KeySet, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
+	cfg.client = redirect.Client(cfg.client, cfg.sameOrigin) // a copy: the caller's client is left as it is
 
 	ks := &KeySet{
 		url:     jwksURL,
@@ -213,7 +215,7 @@ func (ks *KeySet) LookupKey(ctx context.Context, kid string) (*jwks.Key, error) 
 		case <-f.wait():
 		case <-ctx.Done():
 			if s != nil {
-				return nil, fmt.Errorf("remote: kid %q is not in the key set, and the context ended during a refresh: %w: %w",
+				return nil, fmt.Errorf("remote: kid %s is not in the key set, and the context ended during a refresh: %w: %w",
 					quote.Value(kid), jwks.ErrUnknownKey, ctx.Err())
 			}
 			return nil, ks.unavailable(ctx.Err())
@@ -247,7 +249,7 @@ func validKeyID(kid string) bool {
 }
 
 func (ks *KeySet) unknown(kid string) error {
-	return fmt.Errorf("remote: kid %q is not in the key set at %s: %w", quote.Value(kid), ks.url, jwks.ErrUnknownKey)
+	return fmt.Errorf("remote: kid %s is not in the key set at %s: %w", quote.Value(kid), ks.url, jwks.ErrUnknownKey)
 }
 
 func (ks *KeySet) unavailable(cause error) error {

@@ -34,6 +34,7 @@ type config struct {
 	refetchEvery   time.Duration
 	refetchBurst   int
 	log            *slog.Logger
+	sameOrigin     bool // redirects within the JWKS URL's origin are followed
 }
 
 func defaultConfig() config {
@@ -52,9 +53,20 @@ func defaultConfig() config {
 
 // WithHTTPClient sets the client that fetches the key set (default
 // [http.DefaultClient]). Its own Timeout, if any, applies on top of
-// [WithFetchTimeout].
+// [WithFetchTimeout]. The key set fetches with a copy of c whose
+// CheckRedirect is replaced, so that no redirect is followed (see
+// [WithSameOriginRedirects]); c itself is not changed.
 func WithHTTPClient(c *http.Client) Option {
 	return func(cfg *config) { cfg.client = c }
+}
+
+// WithSameOriginRedirects lets a fetch follow redirects (at most 10) that
+// stay on the scheme, host and port of the JWKS URL, so never from https to
+// http. By default no redirect is followed: PowerSync accepts nothing but a
+// 2xx from a JWKS URL, and a redirect could hand the key set over to
+// another host. A redirect that is not followed is a failed fetch.
+func WithSameOriginRedirects() Option {
+	return func(cfg *config) { cfg.sameOrigin = true }
 }
 
 // WithFetchTimeout bounds each fetch of the key set, from the request to the

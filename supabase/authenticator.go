@@ -16,6 +16,7 @@ import (
 	"github.com/powersync-jwks/jwks"
 	"github.com/powersync-jwks/jwks/internal/bearer"
 	"github.com/powersync-jwks/jwks/internal/quote"
+	"github.com/powersync-jwks/jwks/internal/redirect"
 	"github.com/powersync-jwks/jwks/internal/unverified"
 	"github.com/powersync-jwks/jwks/remote"
 )
@@ -101,7 +102,12 @@ func New(ctx context.Context, projectURL string, opts ...Option) (*Authenticator
 		log = slog.Default()
 	}
 
-	jwksOpts := append([]remote.Option{remote.WithHTTPClient(cfg.client), remote.WithLogger(log)}, cfg.jwksOpts...)
+	jwksOpts := []remote.Option{remote.WithHTTPClient(cfg.client), remote.WithLogger(log)}
+	if cfg.sameOrigin {
+		jwksOpts = append(jwksOpts, remote.WithSameOriginRedirects())
+	}
+	jwksOpts = append(jwksOpts, cfg.jwksOpts...)
+	cfg.client = redirect.Client(cfg.client, cfg.sameOrigin) // a copy: the caller's client is left as it is
 	keys, err := remote.New(ctx, projectURL+"/auth/v1/.well-known/jwks.json", jwksOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("supabase: the project's JWKS: %w", err)
@@ -263,10 +269,10 @@ func (a *Authenticator) policy(u *User) error {
 		return fmt.Errorf("supabase: access token: %w: role: %w", jwks.ErrMissingClaim, jwks.ErrUnauthenticated)
 	}
 	if !slices.Contains(a.cfg.roles, u.Role) {
-		return fmt.Errorf("supabase: role %q is not accepted: %w", quote.Value(u.Role), jwks.ErrForbidden)
+		return fmt.Errorf("supabase: role %s is not accepted: %w", quote.Value(u.Role), jwks.ErrForbidden)
 	}
 	if id := u.clientID; id != nil && !slices.Contains(a.cfg.clients, "*") && !slices.Contains(a.cfg.clients, *id) {
-		return fmt.Errorf("supabase: the token was issued to OAuth client %q: %w", quote.Value(*id), jwks.ErrForbidden)
+		return fmt.Errorf("supabase: the token was issued to OAuth client %s: %w", quote.Value(*id), jwks.ErrForbidden)
 	}
 	if u.IsAnonymous && !a.cfg.allowAnonymous {
 		return fmt.Errorf("supabase: anonymous users may not sync: %w", jwks.ErrForbidden)

@@ -37,6 +37,12 @@
 // sign-out, a ban or a deleted user before the token expires, at the cost of
 // a call per token.
 //
+// Neither the calls to /auth/v1/user nor the fetches of the JWKS follow a
+// redirect (the apikey header and the caller's token would go wherever it
+// points): a redirect is an error wrapping [jwks.ErrUnavailable], 503,
+// unless [WithSameOriginRedirects] allows those that stay on the project's
+// scheme, host and port.
+//
 // Whatever the path, the token must name the project as its issuer
 // ([WithIssuer] for self-hosted projects), hold the audience
 // "authenticated", a subject, and a role among the accepted ones

@@ -25,6 +25,7 @@ type config struct {
 	allowAnonymous  bool
 	clients         []string
 	client          *http.Client
+	sameOrigin      bool // redirects within the project's origin are followed
 	userTimeout     time.Duration
 	identity        func(*User, *jwks.Identity) error
 	jwksOpts        []remote.Option
@@ -101,9 +102,23 @@ func WithOAuthClients(clientIDs ...string) Option {
 }
 
 // WithHTTPClient sets the client for the calls to /auth/v1/user and for the
-// project's JWKS (default [http.DefaultClient]).
+// project's JWKS (default [http.DefaultClient]). The Authenticator calls
+// with a copy of client whose CheckRedirect is replaced, so that no redirect
+// is followed (see [WithSameOriginRedirects]); client itself is not
+// changed.
 func WithHTTPClient(client *http.Client) Option {
 	return func(c *config) { c.client = client }
+}
+
+// WithSameOriginRedirects lets the calls to /auth/v1/user and the fetches of
+// the project's JWKS follow redirects (at most 10) that stay on the scheme,
+// host and port of the project URL, so never from https to http. By default
+// no redirect is followed: net/http would send the apikey header (and, to
+// the same host name, the caller's token) wherever a redirect points. A
+// redirect that is not followed is an error wrapping [jwks.ErrUnavailable]
+// (503).
+func WithSameOriginRedirects() Option {
+	return func(c *config) { c.sameOrigin = true }
 }
 
 // WithUserTimeout bounds each call to /auth/v1/user (default

@@ -10,6 +10,7 @@ import (
 
 	"github.com/powersync-jwks/jwks"
 	"github.com/powersync-jwks/jwks/internal/quote"
+	"github.com/powersync-jwks/jwks/internal/redirect"
 )
 
 // maxUserResponse bounds the body of an /auth/v1/user answer.
@@ -83,6 +84,10 @@ func (a *Authenticator) confirm(ctx context.Context, raw string, u *User) error 
 		return fmt.Errorf("supabase: reading /auth/v1/user: %w: %w", err, jwks.ErrUnavailable)
 	}
 	a.log.Debug("supabase: /auth/v1/user answered", "status", res.StatusCode, "elapsed", time.Since(start))
+	if err := redirect.Refused(res); err != nil {
+		// Not followed: the apikey and the caller's token stay here.
+		return fmt.Errorf("supabase: /auth/v1/user answered %w: %w", err, jwks.ErrUnavailable)
+	}
 	switch {
 	case res.StatusCode == http.StatusOK:
 	case res.StatusCode == http.StatusTooManyRequests || res.StatusCode >= 500:

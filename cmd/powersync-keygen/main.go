@@ -9,6 +9,9 @@
 // Usage:
 //
 //	powersync-keygen [-alg ES256] [-kid ID] [-bits N] [-format supabase|env|json|pem] [-out FILE [-force]]
+//	powersync-keygen -format jwks|powersync-yaml -key FILE|-
+//	powersync-keygen inspect [FILE|-]
+//	powersync-keygen convert -to jwk|secret|pem [-public] [-kid ID] [-alg ALG] [FILE|-]
 //
 // The flags are:
 //
@@ -33,7 +36,17 @@
 //		json: the private key as a JWK;
 //		pem: the private key as PKCS#8 PEM, then the public key as PKIX
 //		PEM. PEM records neither the key ID nor the algorithm: whatever
-//		loads it must be given both.
+//		loads it must be given both;
+//		jwks: the public JWKS document {"keys":[…]} of the key of -key, for
+//		PowerSync's static JWKS (a file, or client_auth.jwks);
+//		powersync-yaml: the client_auth section of a self-hosted PowerSync
+//		Service's configuration, with the public JWK of -key inline (no
+//		JWKS URI to fetch) and an audience list to fill in.
+//	-key file
+//		For -format jwks and powersync-yaml: the key to describe, in any
+//		form jwks.ParseKey reads (a private or public JWK, a base64 JWK
+//		secret such as POWERSYNC_PRIVATE_KEY, PEM), or - for standard
+//		input. Only its public half is printed.
 //	-out file
 //		Write the output to file instead of standard output, as a new file
 //		readable by its owner only (mode 0600), and print only public
@@ -41,6 +54,20 @@
 //		existing file is not replaced unless -force is given.
 //	-force
 //		With -out, replace an existing file.
+//
+// The subcommands work on a key that exists, in any form jwks.ParseKey reads,
+// from FILE or standard input:
+//
+//	inspect
+//		Prints the key's ID, algorithm, type and size, RFC 7638
+//		thumbprint, public JWK and public PEM. It never prints private key
+//		material.
+//	convert -to jwk|secret|pem
+//		Prints the key in another form: the JWK, the base64 JWK secret, or
+//		PEM (PKCS#8, or PKIX for a public key). -public prints the public
+//		half only; -kid and -alg give what a PEM input does not hold. The
+//		key ID and algorithm are kept where the target holds them; for PEM,
+//		standard error says what to load it with.
 //
 // Every format is read back by jwks.ParseKey. The secrets are the standard
 // base64 of the JWK's JSON, as the script wrote them, so a service already
@@ -61,6 +88,12 @@
 //	# An Ed25519 key with a chosen key ID, as PEM:
 //	powersync-keygen -alg EdDSA -kid my-key-2025 -format pem -out signing.pem
 //
+//	# A self-hosted PowerSync's client_auth for an existing secret:
+//	echo "$POWERSYNC_PRIVATE_KEY" | powersync-keygen -format powersync-yaml -key -
+//
+//	# The public secret (POWERSYNC_PUBLIC_KEY) of a PEM key:
+//	powersync-keygen convert -to secret -public -kid my-key-2025 -alg EdDSA signing.pem
+//
 // Powersync-keygen exits with status 2 for a bad flag or argument, and 1 when
 // it cannot make or write the key. Its messages on standard error never
 // contain private key material.
@@ -75,6 +108,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -94,7 +128,7 @@ const (
 var formats = []string{"supabase", "env", "json", "pem"}
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(runWith(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
 // config is what the command line asks for.
@@ -105,6 +139,7 @@ type config struct {
 	format string
 	out    string
 	force  bool
+	key    string // -key: the key a public format describes, a file or "-"
 }
 
 // usageError is a mistake on the command line: exit status 2.
@@ -119,12 +154,35 @@ func usagef(format string, args ...any) error {
 // run is the command: it parses args, makes a key and writes it out, and
 // returns the exit status.
 func run(args []string, stdout, stderr io.Writer) int {
+	return runWith(args, os.Stdin, stdout, stderr)
+}
+
+// runWith is run with stdin for the inputs named "-".
+func runWith(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "inspect":
+			return exitStatus(runInspect(args[1:], stdin, stdout), stderr)
+		case "convert":
+			return exitStatus(runConvert(args[1:], stdin, stdout, stderr), stderr)
+		}
+	}
 	cfg, err := parseFlags(args, stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
 	}
-	if err == nil {
+	if err == nil && isPublicFormat(cfg.format) {
+		err = describe(cfg, stdin, stdout)
+	} else if err == nil {
 		err = generate(cfg, stdout, stderr)
+	}
+	return exitStatus(err, stderr)
+}
+
+// exitStatus reports err on stderr and returns the exit status for it.
+func exitStatus(err error, stderr io.Writer) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
 	}
 	var ue *usageError
 	switch {
@@ -157,10 +215,15 @@ func parseFlags(args []string, stdout io.Writer) (*config, error) {
 		"generate-keys.ts of the PowerSync Edge Functions example prints them\n"+
 		"env: POWERSYNC_PRIVATE_KEY= and POWERSYNC_PUBLIC_KEY= lines for a .env file\n"+
 		"json: the private JWK\n"+
-		"pem: PKCS#8 private key PEM, then PKIX public key PEM (no kid, no alg)")
+		"pem: PKCS#8 private key PEM, then PKIX public key PEM (no kid, no alg)\n"+
+		"jwks: the public JWKS {\"keys\":[…]} of -key, for PowerSync's static JWKS\n"+
+		"powersync-yaml: the client_auth YAML of a self-hosted PowerSync, the\n"+
+		"public JWK of -key inline")
 	fs.StringVar(&cfg.out, "out", "", "write the output to `file` (mode 0600, never replacing one\n"+
 		"unless -force) and print only public information")
 	fs.BoolVar(&cfg.force, "force", false, "with -out, replace an existing file")
+	fs.StringVar(&cfg.key, "key", "", "for -format jwks and powersync-yaml: the key to describe, a `file`\n"+
+		"(or - for standard input) in any form: JWK, base64 JWK secret, PEM")
 
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -187,10 +250,13 @@ func parseFlags(args []string, stdout io.Writer) (*config, error) {
 		return nil, usagef("unsupported -alg %q%s: use one of %s", *alg, hint, algorithmList())
 	}
 	if !validFormat(cfg.format) {
-		return nil, usagef("unknown -format %q: use one of %s", cfg.format, strings.Join(formats, ", "))
+		return nil, usagef("unknown -format %q: use one of %s", cfg.format, strings.Join(slices.Concat(formats, publicFormats), ", "))
 	}
 	set := make(map[string]bool)
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if err := checkPublicFlags(&cfg, set); err != nil {
+		return nil, err
+	}
 	if set["kid"] && cfg.kid == "" {
 		return nil, usagef("-kid is empty: give a key ID, or leave -kid out for a random one")
 	}
@@ -227,7 +293,11 @@ func printUsage(fs *flag.FlagSet) {
 	fmt.Fprintf(w, "\nExamples:\n"+
 		"  %[1]s                              # what generate-keys.ts prints, for ES256\n"+
 		"  %[1]s -alg RS256                   # the same, for its kind of key\n"+
-		"  %[1]s -format env -out .env        # a .env file for powersync-auth\n", program)
+		"  %[1]s -format env -out .env        # a .env file for powersync-auth\n"+
+		"  %[1]s -format powersync-yaml -key key.json   # PowerSync's client_auth, key inline\n", program)
+	fmt.Fprintf(w, "\nSubcommands:\n"+
+		"  %[1]s inspect [FILE|-]                      kid, alg, type, thumbprint, public JWK and PEM of a key\n"+
+		"  %[1]s convert -to jwk|secret|pem [FILE|-]   a key in another form\n", program)
 }
 
 // lookupAlgorithm finds a supported algorithm by name, ignoring case.
@@ -254,7 +324,7 @@ func validFormat(f string) bool {
 			return true
 		}
 	}
-	return false
+	return isPublicFormat(f)
 }
 
 // generate makes the key and writes the output where cfg says.

@@ -1,0 +1,157 @@
+package remote
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/powersync-jwks/jwks"
+)
+
+// Errors of the keys that [ParseDocument] skips, beside those of package jwks
+// (see [SkippedKey]).
+var (
+	// ErrPrivateKey: the entry carries private or symmetric key material
+	// ("d", "p", "q", "dp", "dq", "qi", "oth" or "k"). A JWKS must never
+	// publish it: take the key as compromised. PowerSync itself does not
+	// refuse such a key; a KeySet does.
+	ErrPrivateKey = errors.New("remote: the key set publishes private key material")
+
+	// ErrNotForVerifying: the entry's "use" is not "sig", or its "key_ops"
+	// do not allow "verify". PowerSync skips such a key too.
+	ErrNotForVerifying = errors.New("remote: key not meant for verifying signatures")
+
+	// ErrNoKeyID: the entry has no "kid" (or one that is not a string), so no
+	// token can name it.
+	ErrNoKeyID = errors.New("remote: key without a kid")
+)
+
+// secretMembers are the JWK members that hold private or symmetric key
+// material (RFC 7518 section 6). A JWKS must never carry them: a key
+// published with one is compromised, and is never used.
+var secretMembers = [...]string{"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
+
+// A SkippedKey is an entry of a JWKS document that [ParseDocument], and so a
+// [KeySet], does not use.
+type SkippedKey struct {
+	Index int    // its position in the "keys" array, from 0
+	KeyID string // its "kid", empty when it has none (or not a string)
+
+	// Err says why, and wraps one of: [ErrPrivateKey], [ErrNotForVerifying],
+	// [ErrNoKeyID]; [jwks.ErrDuplicateKeyID] when another entry has the same
+	// kid; [jwks.ErrUnsupportedAlgorithm] for a symmetric (oct) key (with
+	// ErrPrivateKey when it holds its secret) or a key type or algorithm
+	// other than the seven of [jwks.Algorithms]; otherwise the error of
+	// [jwks.ParseKey] for the entry. It never contains key material.
+	Err error
+}
+
+// ParseDocument reads a JWKS document, {"keys": […]}, as a [KeySet] reads
+// each document it fetches: it returns the keys it can use, public and in
+// document order, and the entries it skips, with why. A document that is not
+// a JSON object with a "keys" array is an error (a KeySet keeps its last
+// good set); a key that cannot be used is skipped and the others kept: keys
+// carrying private or symmetric material, oct keys, keys with "use" other
+// than "sig" or "key_ops" without "verify", keys without a "kid", keys that
+// [jwks.ParseKey] refuses, and every key whose kid another entry shares
+// (which one is meant is ambiguous).
+//
+// It is the way to check a JWKS before publishing it, or to tell why a
+// token's kid is not found. Errors never quote the document.
+func ParseDocument(doc []byte) (keys []*jwks.Key, skipped []SkippedKey, err error) {
+	var d struct {
+		Keys json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(doc, &d); err != nil {
+		var syntax *json.SyntaxError
+		if errors.As(err, &syntax) {
+			return nil, nil, fmt.Errorf("document is not valid JSON (at byte %d)", syntax.Offset)
+		}
+		return nil, nil, errors.New("document is not a JSON object")
+	}
+	var entries []json.RawMessage
+	if len(d.Keys) == 0 || bytes.Equal(d.Keys, []byte("null")) || json.Unmarshal(d.Keys, &entries) != nil {
+		return nil, nil, errors.New(`document has no "keys" array`)
+	}
+
+	type candidate struct {
+		index int
+		kid   string
+		key   *jwks.Key
+	}
+	var good []candidate
+	seen := make(map[string]int, len(entries)) // entries naming each key ID, usable or not
+	for i, raw := range entries {
+		kid, key, err := importKey(raw)
+		if kid != "" {
+			seen[kid]++
+		}
+		if err != nil {
+			skipped = append(skipped, SkippedKey{Index: i, KeyID: kid, Err: err})
+			continue
+		}
+		good = append(good, candidate{i, kid, key})
+	}
+	for _, c := range good {
+		if n := seen[c.kid]; n > 1 {
+			skipped = append(skipped, SkippedKey{Index: c.index, KeyID: c.kid,
+				Err: fmt.Errorf("%w: kid is shared by %d keys of the set", jwks.ErrDuplicateKeyID, n)})
+			continue
+		}
+		keys = append(keys, c.key)
+	}
+	slices.SortStableFunc(skipped, func(a, b SkippedKey) int { return a.Index - b.Index })
+	return keys, skipped, nil
+}
+
+// importKey reads one entry of a JWKS: it returns the entry's key ID (if it
+// has one), and the key, or why the entry cannot be used.
+func importKey(raw json.RawMessage) (kid string, key *jwks.Key, err error) {
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &members); err != nil || members == nil {
+		return "", nil, fmt.Errorf("%w: not a JSON object", jwks.ErrKeyFormat)
+	}
+	if v, ok := members["kid"]; ok {
+		_ = json.Unmarshal(v, &kid) // a kid that is not a string counts as none
+	}
+	var kty string
+	_ = json.Unmarshal(members["kty"], &kty)
+	if kty == "oct" {
+		if _, ok := members["k"]; ok {
+			return kid, nil, fmt.Errorf("%w: %w: symmetric (oct) key: a JWKS must not publish a secret", jwks.ErrUnsupportedAlgorithm, ErrPrivateKey)
+		}
+		return kid, nil, fmt.Errorf("%w: symmetric (oct) key", jwks.ErrUnsupportedAlgorithm)
+	}
+	for _, name := range secretMembers {
+		if _, ok := members[name]; ok {
+			return kid, nil, fmt.Errorf("%w: the key carries the private member %q: take it as compromised", ErrPrivateKey, name)
+		}
+	}
+	if kid == "" {
+		return "", nil, fmt.Errorf("%w: tokens could not name it", ErrNoKeyID)
+	}
+	// ParseKey refuses a "use" other than "sig" too; a verifier also needs
+	// "verify" among the key_ops, where ParseKey accepts "sign" alone.
+	if v, ok := members["use"]; ok && !bytes.Equal(v, []byte("null")) {
+		var use string
+		if json.Unmarshal(v, &use) != nil || use != "sig" {
+			return kid, nil, fmt.Errorf(`%w: "use" is not "sig"`, ErrNotForVerifying)
+		}
+	}
+	if v, ok := members["key_ops"]; ok {
+		var ops []string
+		if json.Unmarshal(v, &ops) != nil || !slices.Contains(ops, "verify") {
+			return kid, nil, fmt.Errorf(`%w: "key_ops" does not allow "verify"`, ErrNotForVerifying)
+		}
+	}
+	k, err := jwks.ParseKey(raw)
+	if err != nil {
+		return kid, nil, err
+	}
+	if k.CanSign() || k.KeyID() != kid {
+		return kid, nil, fmt.Errorf("%w: does not read back as the public key it names", jwks.ErrInvalidKey)
+	}
+	return kid, k, nil
+}
