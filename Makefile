@@ -1,16 +1,23 @@
 # The commands the README names. `make test` is what CI runs (.ci/run).
 
-.PHONY: test bench serve loadbench
+.PHONY: test fuzz bench serve loadbench
 
-# Format check, vet, then every test with the race detector, over both
-# modules (the root and pgstore/, tied by go.work). The interop tests need the
-# Node package of interop/ (jose 4.15.9, PowerSync's version). The pgstore
-# tests need PostgreSQL: POWERSYNC_JWKS_TEST_DATABASE_URL (see
-# scripts/postgres), or initdb on the PATH; without either they skip.
+# Format check, vet, then every test with the race detector, over the three
+# modules (the root, pgstore/ and cmd/powersync-auth/, tied by go.work). The
+# interop tests need the Node package of interop/ (jose 4.15.9, PowerSync's
+# version). The PostgreSQL tests (pgstore's, and the ready server's against
+# PostgreSQL) need POWERSYNC_JWKS_TEST_DATABASE_URL (see scripts/postgres),
+# or initdb on the PATH; without either they skip.
 test: interop/node_modules/.package-lock.json
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
-	go vet ./... ./pgstore/...
-	go test -race ./... ./pgstore/...
+	go vet ./... ./pgstore/... ./cmd/powersync-auth/...
+	go test -race ./... ./pgstore/... ./cmd/powersync-auth/...
+
+# Each fuzz target for FUZZTIME (default 10s), one at a time, after its seed
+# corpus (testdata/fuzz/); CI runs it after the tests, 8s each. Look harder with
+# make fuzz FUZZTIME=10m, or one target: FUZZTIME=1h scripts/fuzz FuzzVerifyMutated.
+fuzz:
+	scripts/fuzz
 
 interop/node_modules/.package-lock.json: interop/package.json interop/package-lock.json
 	cd interop && npm ci --no-audit --no-fund

@@ -83,11 +83,11 @@
 // when the first token of the new key reaches it; it refuses that token
 // once, then refetches, and the client retries on 401 with a new token.
 //
-// After a gap in a replica's view of the ring (a refresh that failed, none
-// for more than twice StorePoll, or a write that took longer than
-// StorePoll), the next keys it sees count their publish-ahead again from the
-// end of the gap: a key staged just before the store became unreachable may
-// have reached only some replicas. What no
+// After a gap in a replica's view of the ring (a refresh or write that
+// failed, or no refresh for more than twice StorePoll), the next keys it
+// sees count their publish-ahead again from the end of the gap: a key staged
+// just before the store became unreachable may have reached only some
+// replicas. What no
 // replica can see is a replica cut off from the store while the others
 // reach it: it signs on with the keys it has, and once the others have
 // rotated past its active key's retention, verifiers that fetch the JWKS from

@@ -39,12 +39,14 @@ const maxAttempts = 16
 // changed the ring first (ErrConflict), load it again and decide anew. So
 // replicas never both make one change, nor lose each other's.
 //
-// After a gap in this replica's view of the ring (a failed refresh, none
-// for more than twice StorePoll, or a write that took longer than
-// StorePoll), it publishes the next keys anew before anything else (their Published time is set to the time the ring
-// can be read again, in one write), so that no replica promotes a key that
-// some replica may not have published during the gap before every replica
-// can have published it for PublishAhead.
+// After a gap in this replica's view of the ring, it publishes next keys
+// anew before anything else: their Published time is set to the end of the
+// gap, in one write, so that no replica promotes a key that some replica may
+// not have published during the gap before every replica can have published
+// it for PublishAhead. After a failure to read or write the store, that is
+// every next key (the other replicas may not have seen the ones this replica
+// had); after a refresh that came more than twice StorePoll after the last,
+// the next keys this replica had not published before.
 //
 // A Manager is safe for concurrent use. Its operations are serialised
 // within the replica, and by the store across replicas.
@@ -76,7 +78,7 @@ type Manager struct {
 	upToDate     time.Time  // when the view was last known to be the stored ring (a load or a write), by the monotonic clock
 	refreshErr   error      // the error of the last refresh; nil when it succeeded
 	failingSince time.Time  // when refreshes started failing; zero when they do not
-	gap          bool       // a gap in the view since the next keys were last published anew
+	gap          bool       // a failure since the next keys were last published anew: publish them all anew
 }
 
 // view is a version of the ring, as loaded from the store.
@@ -432,17 +434,19 @@ func (m *Manager) reload(ctx context.Context) error {
 func (m *Manager) refresh(ctx context.Context) error {
 	m.mu.Lock()
 	before := m.upToDate
+	published := nextKeys(m.view.ring) // the next keys this replica publishes
 	m.mu.Unlock()
 	err := m.reload(ctx)
 	if err == nil {
 		m.mu.Lock()
-		if !before.IsZero() && time.Since(before) > 2*m.policy.StorePoll {
-			m.gap = true // the view may have been stale for longer than the policy allows for
-		}
-		gap := m.gap
+		failed := m.gap
+		late := !before.IsZero() && time.Since(before) > 2*m.policy.StorePoll
 		m.mu.Unlock()
-		if gap {
-			err = m.republish(ctx)
+		switch {
+		case failed:
+			err = m.republish(ctx, nil)
+		case late: // the view may have been stale for longer than the policy allows for
+			err = m.republish(ctx, published)
 		}
 	}
 	if err != nil {
@@ -455,14 +459,14 @@ func (m *Manager) refresh(ctx context.Context) error {
 	return nil
 }
 
-// republish publishes the next keys anew after a gap in the view: the
-// DESIGN's hazard of a key staged just before the store became unreachable,
-// which some replicas may not have published.
-func (m *Manager) republish(ctx context.Context) error {
+// republish publishes the next keys anew after a gap in the view, but for
+// those in skip: the DESIGN's hazard of a key staged just before the store
+// became unreachable, which some replicas may not have published.
+func (m *Manager) republish(ctx context.Context, skip map[string]bool) error {
 	var kids []string
 	_, err := m.apply(ctx, func(r ring, now time.Time) (result, error) {
 		var out ring
-		out, kids = r.restamp(now)
+		out, kids = r.restamp(now, skip)
 		return result{ring: out}, nil
 	})
 	if err != nil {
@@ -533,7 +537,6 @@ func (m *Manager) apply(ctx context.Context, f func(ring, time.Time) (result, er
 		if err != nil {
 			return result{}, err
 		}
-		writing := time.Now()
 		version, err := m.store.CompareAndSwap(ctx, cur.version, data)
 		if errors.Is(err, ErrConflict) && attempt < maxAttempts {
 			if err := m.reload(ctx); err != nil {
@@ -545,13 +548,6 @@ func (m *Manager) apply(ctx context.Context, f func(ring, time.Time) (result, er
 			return result{}, &storeError{"writing", err}
 		}
 		res.ring = next
-		if time.Since(writing) > m.policy.StorePoll {
-			// The times of this change were stamped before a write that took
-			// longer than the policy allows for: publish the next keys anew.
-			m.mu.Lock()
-			m.gap = true
-			m.mu.Unlock()
-		}
 		m.seenUpToDate()
 		m.adopt(version, data, next)
 		for _, e := range res.events {
@@ -590,6 +586,17 @@ func (m *Manager) adopt(version int64, data []byte, r ring) {
 		return
 	}
 	m.published = kids
+}
+
+// nextKeys returns the key IDs of the next keys of r.
+func nextKeys(r ring) map[string]bool {
+	kids := map[string]bool{}
+	for _, e := range r.entries {
+		if e.State == StateNext {
+			kids[e.Key.KeyID()] = true
+		}
+	}
+	return kids
 }
 
 // keysOf returns what a replica signs with and publishes for the ring r:

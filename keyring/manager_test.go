@@ -434,3 +434,73 @@ func TestKeyEncryptionKeys(t *testing.T) {
 		assert.ErrorContains(t, newManager(t, NewMemoryStore(), Policy{}).Rewrap(ctx), "needs a key-encryption key")
 	})
 }
+
+// laggingStore is a Store whose Load answers what it held when it was
+// frozen, until thawed: a replica whose view falls behind without failing.
+type laggingStore struct {
+	Store
+	mu      sync.Mutex
+	frozen  bool
+	version int64
+	data    []byte
+}
+
+func (s *laggingStore) freeze(ctx context.Context) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.version, s.data, _ = s.Store.Load(ctx)
+	s.frozen = true
+}
+
+func (s *laggingStore) thaw() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.frozen = false
+}
+
+func (s *laggingStore) Load(ctx context.Context) (int64, []byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.frozen {
+		return s.version, s.data, nil
+	}
+	return s.Store.Load(ctx)
+}
+
+// TestLateRefreshPublishesUnseenKeysAnew: a replica whose refreshes came too
+// far apart publishes anew the next keys it had not published, and only
+// those.
+func TestLateRefreshPublishesUnseenKeysAnew(t *testing.T) {
+	ctx := context.Background()
+	clock := newFakeClock(t0)
+	shared := NewMemoryStore()
+	storeB := &laggingStore{Store: shared}
+	a := newManager(t, shared, Policy{}, withClock(clock.Now))
+	b := newManager(t, storeB, Policy{}, withClock(clock.Now))
+
+	seen, err := a.Stage(ctx)
+	require.NoError(t, err)
+	b.tick(ctx)
+	storeB.freeze(ctx)
+	clock.Add(time.Minute)
+	unseen, err := a.Stage(ctx)
+	require.NoError(t, err)
+	b.tick(ctx)
+	_, published := b.KeySet().Key(unseen.KeyID())
+	require.False(t, published, "B's view is behind")
+
+	clock.Add(time.Minute)
+	b.mu.Lock()
+	b.upToDate = time.Now().Add(-time.Hour) // B last knew the ring long ago
+	b.mu.Unlock()
+	storeB.thaw()
+	b.tick(ctx)
+	for _, e := range a.Entries() {
+		switch e.KeyID() {
+		case seen.KeyID():
+			assert.Equal(t, seen.Published, e.Published, "B had published it all along")
+		case unseen.KeyID():
+			assert.Equal(t, clock.Now(), e.Published, "B publishes it only now")
+		}
+	}
+}

@@ -356,16 +356,16 @@ func (r ring) expire(now time.Time, retention time.Duration) result {
 	return res
 }
 
-// restamp publishes every next key anew at now: its publish-ahead counts
-// from now. It is for the end of a gap in a replica's view of the ring (see
-// Manager), after which no replica may promote a key before every replica
-// can have published it for PublishAhead. It returns the new ring and the
-// key IDs it published anew.
-func (r ring) restamp(now time.Time) (ring, []string) {
+// restamp publishes every next key but those in skip anew at now: its
+// publish-ahead counts from now. It is for the end of a gap in a replica's
+// view of the ring (see Manager), after which no replica may promote a key
+// before every replica can have published it for PublishAhead. It returns
+// the new ring and the key IDs it published anew.
+func (r ring) restamp(now time.Time, skip map[string]bool) (ring, []string) {
 	var kids []string
 	out := r
 	for i, e := range r.entries {
-		if e.State == StateNext && e.Published.Before(now) {
+		if e.State == StateNext && e.Published.Before(now) && !skip[e.Key.KeyID()] {
 			if kids == nil {
 				out = r.clone()
 			}

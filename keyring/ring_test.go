@@ -244,16 +244,20 @@ func TestRingExpire(t *testing.T) {
 }
 
 func TestRingRestamp(t *testing.T) {
-	a, b, c := newTestKey(t), newTestKey(t), newTestKey(t)
-	r := ringOf(activeEntry(a, t0), nextEntry(b, t0), retiredEntry(c, t0, t0))
+	a, b, c, d := newTestKey(t), newTestKey(t), newTestKey(t), newTestKey(t)
+	r := ringOf(activeEntry(a, t0), nextEntry(b, t0), retiredEntry(c, t0, t0), nextEntry(d, t0))
 	now := t0.Add(time.Hour)
-	out, kids := r.restamp(now)
-	assert.Equal(t, []string{b.KeyID()}, kids)
+	out, kids := r.restamp(now, nil)
+	assert.Equal(t, []string{b.KeyID(), d.KeyID()}, kids)
 	assert.Equal(t, now, out.entries[1].Published)
 	assert.Equal(t, t0, out.entries[0].Published)
 	assert.Equal(t, t0, r.entries[1].Published, "the transition leaves its ring as it was")
-	_, kids = out.restamp(now)
+	_, kids = out.restamp(now, nil)
 	assert.Empty(t, kids)
+
+	out, kids = r.restamp(now, map[string]bool{b.KeyID(): true})
+	assert.Equal(t, []string{d.KeyID()}, kids, "but for the keys to skip")
+	assert.Equal(t, t0, out.entries[1].Published)
 }
 
 // TestRingRotate follows the automatic policy through a rotation; the

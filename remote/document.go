@@ -61,9 +61,9 @@ type SkippedKey struct {
 // It is the way to check a JWKS before publishing it, or to tell why a
 // token's kid is not found. Errors never quote the document.
 func ParseDocument(doc []byte) (keys []*jwks.Key, skipped []SkippedKey, err error) {
-	var d struct {
-		Keys json.RawMessage `json:"keys"`
-	}
+	// The members by their exact names, as jose reads them: a struct
+	// field would take "Keys" or "KEYS" for "keys".
+	var d map[string]json.RawMessage
 	if err := json.Unmarshal(doc, &d); err != nil {
 		var syntax *json.SyntaxError
 		if errors.As(err, &syntax) {
@@ -71,8 +71,9 @@ func ParseDocument(doc []byte) (keys []*jwks.Key, skipped []SkippedKey, err erro
 		}
 		return nil, nil, errors.New("document is not a JSON object")
 	}
+	member := d["keys"]
 	var entries []json.RawMessage
-	if len(d.Keys) == 0 || bytes.Equal(d.Keys, []byte("null")) || json.Unmarshal(d.Keys, &entries) != nil {
+	if d == nil || len(member) == 0 || bytes.Equal(member, []byte("null")) || json.Unmarshal(member, &entries) != nil {
 		return nil, nil, errors.New(`document has no "keys" array`)
 	}
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/powersync-jwks/jwks"
+	"github.com/powersync-jwks/jwks/keyring"
 )
 
 // Defaults of the settings that have one.
@@ -41,6 +42,9 @@ const (
 	envPort         = "PORT"
 )
 
+// envKEK holds the key-encryption keys of the key ring (see envOnly).
+const envKEK = "POWERSYNC_AUTH_KEY_ENCRYPTION_KEY"
+
 // flagEnv names the environment variable of each flag. A flag on the
 // command line wins over its variable, which wins over the default; an
 // empty variable counts as unset. PORT, as hosting platforms set it, stands
@@ -59,6 +63,12 @@ var flagEnv = map[string]string{
 	"token-lifetime":   "POWERSYNC_AUTH_TOKEN_LIFETIME",
 	"issuer":           "POWERSYNC_AUTH_ISSUER",
 	"key-file":         "POWERSYNC_AUTH_KEY_FILE",
+	"store":            "POWERSYNC_AUTH_STORE",
+	"rotate-every":     "POWERSYNC_AUTH_ROTATE_EVERY",
+	"publish-ahead":    "POWERSYNC_AUTH_PUBLISH_AHEAD",
+	"jwks-max-age":     "POWERSYNC_AUTH_JWKS_MAX_AGE",
+	"verifier-refresh": "POWERSYNC_AUTH_VERIFIER_REFRESH",
+	"store-poll":       "POWERSYNC_AUTH_STORE_POLL",
 	"log-format":       "POWERSYNC_AUTH_LOG_FORMAT",
 	"log-level":        "POWERSYNC_AUTH_LOG_LEVEL",
 }
@@ -74,9 +84,20 @@ type config struct {
 	powersyncURL        string // the token audience and "powersync_url"
 	powersyncURLDefault bool   // powersyncURL is defaultPowerSyncURL, not configured
 
-	signingKey *jwks.Key   // from POWERSYNC_PRIVATE_KEY; nil: use keyFile
+	signingKey *jwks.Key   // from POWERSYNC_PRIVATE_KEY
 	published  []*jwks.Key // from POWERSYNC_PUBLIC_KEY
 	keyFile    string
+
+	// The key ring (see mode). storeArg is -store as given, which may hold
+	// a password: it is never printed; store is what it names.
+	storeArg        string
+	store           storeSpec
+	rotateEvery     time.Duration // 0: by hand only
+	publishAhead    time.Duration // 0: the safe minimum
+	jwksMaxAge      time.Duration
+	verifierRefresh time.Duration
+	storePoll       time.Duration
+	keks            [][]byte // POWERSYNC_AUTH_KEY_ENCRYPTION_KEY; the first seals
 
 	supabaseURL    string // empty: no /powersync-auth
 	anonKey        string // SUPABASE_ANON_KEY
@@ -148,27 +169,66 @@ func newFlagSet(c *config) *flag.FlagSet {
 	fs.Func("cors-origins",
 		"comma-separated `origins` (https://app.example.com, or * for any) whose\n"+
 			"web pages may call the token routes (default none)", c.addCORSOrigins)
-	fs.DurationVar(&c.lifetime, "token-lifetime", 5*time.Minute,
-		"how long tokens are valid: a `duration` of whole seconds, 1s to 24h\n"+
-			"(PowerSync's limit); clients fetch a new one before it ends")
 	fs.StringVar(&c.issuer, "issuer", "",
 		"the `iss` claim of the tokens (default none; -issuer \"$SUPABASE_URL\" makes\n"+
 			"the tokens of the PowerSync Edge Functions example)")
-	fs.StringVar(&c.keyFile, "key-file", defaultKeyFile,
-		"`file` that keeps the signing key when POWERSYNC_PRIVATE_KEY is not set:\n"+
-			"made (ES256, mode 0600) on first start, reused on restart")
+	c.addRingFlags(fs)
 	fs.StringVar(&c.logFormat, "log-format", "text", "log `format`: text or json")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "the least `level` logged: debug, info, warn or error")
 
-	fs.VisitAll(func(f *flag.Flag) { f.Usage += "\n(env " + flagEnv[f.Name] + ")" })
+	addEnvNames(fs)
 	fs.Usage = func() { printUsage(fs) }
 	return fs
+}
+
+// addRingFlags adds the flags of the key ring, which the server and the
+// keys subcommands share (the subcommands must see the servers' ring and
+// policy), and -token-lifetime, the policy's longest token lifetime.
+func (c *config) addRingFlags(fs *flag.FlagSet) {
+	fs.DurationVar(&c.lifetime, "token-lifetime", 5*time.Minute,
+		"how long tokens are valid: a `duration` of whole seconds, 1s to 24h\n"+
+			"(PowerSync's limit); clients fetch a new one before it ends")
+	fs.StringVar(&c.keyFile, "key-file", defaultKeyFile,
+		"`file` of the key ring when -store is not set: made (mode 0600) on first\n"+
+			"start with an ES256 key, reused on restart; a key file of an earlier\n"+
+			"version (one private key) is read as a ring of that key")
+	fs.StringVar(&c.storeArg, "store", "",
+		"where the key ring is kept: file:PATH or a PATH (one machine), or a\n"+
+			"postgres:// or postgresql:// `URL` that every replica shares (default:\n"+
+			"the file -key-file); with POWERSYNC_PRIVATE_KEY set and no -store, the\n"+
+			"server signs with that key alone and keeps no ring")
+	fs.DurationVar(&c.rotateEvery, "rotate-every", 0,
+		"rotate the signing key every `duration` (whole seconds); 0, the default,\n"+
+			"rotates by hand only (powersync-auth keys stage, keys promote)")
+	fs.DurationVar(&c.publishAhead, "publish-ahead", 0,
+		"how long a next key is published before it signs (whole seconds); 0, the\n"+
+			"default, is the safe minimum: -store-poll + -jwks-max-age +\n"+
+			"-verifier-refresh, 10m30s with their defaults. Less is refused")
+	fs.DurationVar(&c.jwksMaxAge, "jwks-max-age", keyring.DefaultJWKSMaxAge,
+		"the JWKS's Cache-Control max-age: how long CDNs and clients may cache it")
+	fs.DurationVar(&c.verifierRefresh, "verifier-refresh", keyring.DefaultVerifierRefresh,
+		"how stale a verifier's copy of the JWKS may be while it sees traffic\n"+
+			"(PowerSync refreshes 5 minutes after its last fetch)")
+	fs.DurationVar(&c.storePoll, "store-poll", keyring.DefaultStorePoll,
+		"how often each replica re-reads the store besides its notifications\n"+
+			"(PostgreSQL notifies; a file does not): bounds how long a change takes\n"+
+			"to reach every replica")
+}
+
+// addEnvNames adds the name of its variable to the usage of each flag that
+// has one.
+func addEnvNames(fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		if env := flagEnv[f.Name]; env != "" {
+			f.Usage += "\n(env " + env + ")"
+		}
+	})
 }
 
 // printUsage prints the usage text of -h to the output of fs.
 func printUsage(fs *flag.FlagSet) {
 	w := fs.Output()
-	fmt.Fprintf(w, "Usage: %s [flags]\n\n", program)
+	fmt.Fprintf(w, "Usage: %s [flags]\n       %s keys list|stage|promote|revoke|import|rewrap [flags] [arguments]\n\n", program, program)
 	fmt.Fprintf(w, "%s publishes a JWKS and gives out PowerSync tokens, for signed-in\n"+
 		"Supabase users and, with -anonymous, for anyone: the powersync-jwks,\n"+
 		"powersync-auth and powersync-auth-anonymous functions of the PowerSync Edge\n"+
@@ -180,9 +240,15 @@ func printUsage(fs *flag.FlagSet) {
 	fmt.Fprintf(w, "\nFlags (a flag wins over its variable, which wins over the default;\n"+
 		"an empty variable counts as unset):\n")
 	fs.PrintDefaults()
-	fmt.Fprintf(w, "\nExamples:\n"+
-		"  %[1]s -anonymous                         # local development, no set-up\n"+
-		"  %[1]s -anonymous -issuer \"$SUPABASE_URL\" # the Edge Functions' tokens, iss included\n", program)
+	fmt.Fprintf(w, "\nExamples:\n")
+	for _, ex := range [][2]string{
+		{"-anonymous", "local development, no set-up"},
+		{`-anonymous -issuer "$SUPABASE_URL"`, "the Edge Functions' tokens, iss included"},
+		{"-store postgres://… -rotate-every 720h", "replicas sharing one key ring"},
+		{"keys -h", "the key ring's subcommands"},
+	} {
+		fmt.Fprintf(w, "  %s %-38s # %s\n", program, ex[0], ex[1])
+	}
 }
 
 // parseConfig reads the configuration from the command line and the
@@ -199,8 +265,11 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (*
 		}
 		return nil, &configError{msg: err.Error()}
 	}
+	if fs.NArg() > 0 && fs.Arg(0) == "keys" {
+		return nil, configErrorf("the keys subcommand comes first, its flags after it: %s keys list -store …", program)
+	}
 	if fs.NArg() > 0 {
-		return nil, configErrorf("unexpected argument %q: %s takes flags only", fs.Arg(0), program)
+		return nil, configErrorf("unexpected argument %q: %s takes flags only, or the keys subcommand first", fs.Arg(0), program)
 	}
 	from, err := setFromEnv(fs, getenv)
 	if err != nil {
@@ -263,9 +332,7 @@ func (c *config) checkFlags(from map[string]string, port string) error {
 			"%d is below 0 (0 turns the limit off)", c.anonymousBurst)},
 		{"anonymous-every", errorUnless(c.anonymousEvery > 0,
 			"%v is not a positive duration, such as 1s or 500ms", c.anonymousEvery)},
-		{"token-lifetime", checkLifetime(c.lifetime)},
 		{"issuer", errorUnless(c.issuer == strings.TrimSpace(c.issuer), "has surrounding spaces")},
-		{"key-file", errorUnless(c.keyFile != "", "is empty")},
 		{"log-format", errorUnless(c.logFormat == "text" || c.logFormat == "json",
 			"%q is neither text nor json", c.logFormat)},
 	} {
@@ -274,11 +341,143 @@ func (c *config) checkFlags(from map[string]string, port string) error {
 		}
 	}
 	c.supabaseURL = strings.TrimRight(c.supabaseURL, "/")
+	return c.checkRingFlags()
+}
+
+// checkRingFlags checks the flags of addRingFlags, one by one and then
+// together: the policy's safety relations, naming the flags.
+func (c *config) checkRingFlags() error {
+	for _, ch := range []struct {
+		flag string
+		err  error
+	}{
+		{"token-lifetime", checkLifetime(c.lifetime)},
+		{"key-file", errorUnless(c.keyFile != "", "is empty")},
+		{"rotate-every", checkPeriod(c.rotateEvery, true)},
+		{"publish-ahead", checkPeriod(c.publishAhead, true)},
+		{"jwks-max-age", checkPeriod(c.jwksMaxAge, false)},
+		{"verifier-refresh", checkPeriod(c.verifierRefresh, false)},
+		{"store-poll", checkPeriod(c.storePoll, false)},
+	} {
+		if ch.err != nil {
+			return configErrorf("%s %v", c.source(ch.flag), ch.err)
+		}
+	}
+	// -store may hold a password: its errors never quote it.
+	store, err := parseStore(c.storeArg, c.keyFile)
+	if err != nil {
+		return configErrorf("%s: %v", c.source("store"), err)
+	}
+	c.store = store
+	return c.checkPolicy()
+}
+
+// policy is the key ring's policy, from the flags.
+func (c *config) policy() keyring.Policy {
+	return keyring.Policy{
+		RotateEvery:      c.rotateEvery,
+		PublishAhead:     c.publishAhead,
+		JWKSMaxAge:       c.jwksMaxAge,
+		VerifierRefresh:  c.verifierRefresh,
+		StorePoll:        c.storePoll,
+		MaxTokenLifetime: c.lifetime,
+	}
+}
+
+// checkPolicy checks the relations between the policy's periods that keep
+// every token verifiable, and names the flags that break one.
+func (c *config) checkPolicy() error {
+	p := c.policy()
+	safe := p.SafePublishAhead()
+	ahead := cmp.Or(c.publishAhead, safe)
+	if ahead < safe {
+		return configErrorf("%s is below the safe minimum %v = %s + %s + %s: verifiers could meet tokens "+
+			"of a key they have not fetched yet; raise -publish-ahead (or leave it unset for the minimum), "+
+			"or lower the others",
+			c.named("publish-ahead", c.publishAhead), safe,
+			c.named("store-poll", c.storePoll), c.named("jwks-max-age", c.jwksMaxAge),
+			c.named("verifier-refresh", c.verifierRefresh))
+	}
+	if c.rotateEvery > 0 && c.rotateEvery <= ahead {
+		what := c.named("publish-ahead", ahead)
+		if c.publishAhead == 0 {
+			what = fmt.Sprintf("-publish-ahead %v (the safe minimum: -store-poll + -jwks-max-age + -verifier-refresh)", ahead)
+		}
+		return configErrorf("%s must exceed %s: a next key is staged -publish-ahead before each rotation",
+			c.named("rotate-every", c.rotateEvery), what)
+	}
+	// What else the key ring checks, in the flags' names.
+	if err := p.Validate(); err != nil {
+		return configErrorf("%s", ringNames.Replace(strings.TrimPrefix(err.Error(), "keyring: policy: ")))
+	}
 	return nil
 }
 
+// named names a duration flag with its value, and where the value came from
+// when it is not the command line: "-store-poll 30s (default)",
+// "-publish-ahead 5m (POWERSYNC_AUTH_PUBLISH_AHEAD)".
+func (c *config) named(flag string, v time.Duration) string {
+	s := fmt.Sprintf("-%s %v", flag, v)
+	switch from := c.from[flag]; from {
+	case "":
+		s += " (default)"
+	case "-" + flag:
+	default:
+		s += " (" + from + ")"
+	}
+	return s
+}
+
+// checkPeriod accepts a period of the key ring: whole seconds, at least 1s,
+// or 0 when zero is allowed (it then means the flag's default behaviour).
+func checkPeriod(d time.Duration, zero bool) error {
+	switch {
+	case d == 0 && zero:
+		return nil
+	case d < time.Second:
+		if zero {
+			return fmt.Errorf("%v is neither 0 nor at least 1s", d)
+		}
+		return fmt.Errorf("%v is less than 1s", d)
+	case d%time.Second != 0:
+		return fmt.Errorf("%v is not a whole number of seconds", d)
+	}
+	return nil
+}
+
+// static reports whether the server signs with POWERSYNC_PRIVATE_KEY alone
+// and keeps no key ring: the key is set, and -store is not.
+func (c *config) static() bool { return c.signingKey != nil && !c.store.explicit }
+
 // check looks at the settings together.
 func (c *config) check() error {
+	if c.static() {
+		for _, name := range []string{"rotate-every", "publish-ahead", "store-poll"} {
+			if c.from[name] != "" {
+				c.warnings = append(c.warnings, fmt.Sprintf("%s has no effect: %s is set and -store is not, "+
+					"so the server signs with that key alone and rotates nothing", c.source(name), envPrivateKey))
+			}
+		}
+		if len(c.keks) > 0 {
+			c.warnings = append(c.warnings, fmt.Sprintf("%s is set but not used: %s is set and -store is not, "+
+				"so there is no key ring to seal", envKEK, envPrivateKey))
+		}
+	} else {
+		var ignored []string
+		for _, k := range c.published {
+			if c.signingKey == nil || k.KeyID() != c.signingKey.KeyID() {
+				ignored = append(ignored, k.KeyID())
+			}
+		}
+		if len(ignored) > 0 {
+			c.warnings = append(c.warnings, fmt.Sprintf("%s is not used with a key ring (kids %s): the ring publishes "+
+				"its own keys; bring a signing key in with powersync-auth keys import", envPublicKey, strings.Join(ignored, ", ")))
+		}
+		if c.store.explicit && c.from["key-file"] != "" {
+			c.warnings = append(c.warnings, fmt.Sprintf("%s is not used: %s names the key ring's store",
+				c.source("key-file"), c.source("store")))
+		}
+	}
 	if c.supabaseStrict && c.supabaseURL == "" {
 		return configErrorf("-supabase-strict needs %s", envSupabaseURL)
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"flag"
@@ -13,6 +14,7 @@ import (
 	"maps"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -23,6 +25,7 @@ import (
 
 	"github.com/powersync-jwks/jwks"
 	"github.com/powersync-jwks/jwks/internal/testkit"
+	"github.com/powersync-jwks/jwks/keyring"
 )
 
 func TestParseConfigDefaults(t *testing.T) {
@@ -34,6 +37,15 @@ func TestParseConfigDefaults(t *testing.T) {
 	assert.Nil(t, c.signingKey, "no key: the key file")
 	assert.Empty(t, c.published)
 	assert.Equal(t, "powersync-auth.key", c.keyFile)
+	assert.Equal(t, storeSpec{kind: storeFile, path: "powersync-auth.key"}, c.store, "a key ring in the key file")
+	assert.False(t, c.static())
+	assert.Zero(t, c.rotateEvery, "rotation by hand only")
+	assert.Zero(t, c.publishAhead, "the safe minimum")
+	assert.Equal(t, 5*time.Minute, c.jwksMaxAge)
+	assert.Equal(t, 5*time.Minute, c.verifierRefresh)
+	assert.Equal(t, 30*time.Second, c.storePoll)
+	assert.Empty(t, c.keks)
+	assert.Equal(t, 10*time.Minute+30*time.Second, c.policy().SafePublishAhead())
 	assert.Empty(t, c.supabaseURL)
 	assert.False(t, c.supabaseStrict)
 	assert.False(t, c.anonymous)
@@ -72,24 +84,32 @@ func TestParseConfig(t *testing.T) {
 		return out
 	}
 
+	kek1, kek2 := newKEK(t), newKEK(t)
+
 	// allEnv sets every setting by its environment variable.
 	allEnv := map[string]string{
-		"POWERSYNC_AUTH_LISTEN":           "127.0.0.1:9000",
-		"POWERSYNC_URL":                   "https://env.powersync.example",
-		"SUPABASE_URL":                    "https://ref.supabase.co/",
-		"SUPABASE_ANON_KEY":               "sb_publishable_abc",
-		"POWERSYNC_AUTH_SUPABASE_STRICT":  "true",
-		"POWERSYNC_AUTH_ANONYMOUS":        "1",
-		"POWERSYNC_AUTH_ANONYMOUS_UNIQUE": "t",
-		"POWERSYNC_AUTH_ANONYMOUS_BURST":  "3",
-		"POWERSYNC_AUTH_ANONYMOUS_EVERY":  "250ms",
-		"POWERSYNC_AUTH_TRUSTED_PROXIES":  "10.0.0.0/8, 192.0.2.7,2001:db8::/32",
-		"POWERSYNC_AUTH_CORS_ORIGINS":     "https://app.example.com,http://localhost:3000",
-		"POWERSYNC_AUTH_TOKEN_LIFETIME":   "1h",
-		"POWERSYNC_AUTH_ISSUER":           "https://issuer.example",
-		"POWERSYNC_AUTH_KEY_FILE":         "/var/lib/powersync-auth/key",
-		"POWERSYNC_AUTH_LOG_FORMAT":       "json",
-		"POWERSYNC_AUTH_LOG_LEVEL":        "debug",
+		"POWERSYNC_AUTH_LISTEN":             "127.0.0.1:9000",
+		"POWERSYNC_URL":                     "https://env.powersync.example",
+		"SUPABASE_URL":                      "https://ref.supabase.co/",
+		"SUPABASE_ANON_KEY":                 "sb_publishable_abc",
+		"POWERSYNC_AUTH_SUPABASE_STRICT":    "true",
+		"POWERSYNC_AUTH_ANONYMOUS":          "1",
+		"POWERSYNC_AUTH_ANONYMOUS_UNIQUE":   "t",
+		"POWERSYNC_AUTH_ANONYMOUS_BURST":    "3",
+		"POWERSYNC_AUTH_ANONYMOUS_EVERY":    "250ms",
+		"POWERSYNC_AUTH_TRUSTED_PROXIES":    "10.0.0.0/8, 192.0.2.7,2001:db8::/32",
+		"POWERSYNC_AUTH_CORS_ORIGINS":       "https://app.example.com,http://localhost:3000",
+		"POWERSYNC_AUTH_TOKEN_LIFETIME":     "1h",
+		"POWERSYNC_AUTH_ISSUER":             "https://issuer.example",
+		"POWERSYNC_AUTH_KEY_FILE":           "/var/lib/powersync-auth/key",
+		"POWERSYNC_AUTH_ROTATE_EVERY":       "720h",
+		"POWERSYNC_AUTH_PUBLISH_AHEAD":      "1h",
+		"POWERSYNC_AUTH_JWKS_MAX_AGE":       "10m",
+		"POWERSYNC_AUTH_VERIFIER_REFRESH":   "6m",
+		"POWERSYNC_AUTH_STORE_POLL":         "1m",
+		"POWERSYNC_AUTH_KEY_ENCRYPTION_KEY": kek1 + "," + kek2,
+		"POWERSYNC_AUTH_LOG_FORMAT":         "json",
+		"POWERSYNC_AUTH_LOG_LEVEL":          "debug",
 	}
 	fromEnv := func(t *testing.T, c *config) {
 		assert.Equal(t, "127.0.0.1:9000", c.listen)
@@ -111,6 +131,17 @@ func TestParseConfig(t *testing.T) {
 		assert.Equal(t, time.Hour, c.lifetime)
 		assert.Equal(t, "https://issuer.example", c.issuer)
 		assert.Equal(t, "/var/lib/powersync-auth/key", c.keyFile)
+		assert.Equal(t, storeSpec{kind: storeFile, path: "/var/lib/powersync-auth/key"}, c.store)
+		assert.Equal(t, 720*time.Hour, c.rotateEvery)
+		assert.Equal(t, time.Hour, c.publishAhead)
+		assert.Equal(t, 10*time.Minute, c.jwksMaxAge)
+		assert.Equal(t, 6*time.Minute, c.verifierRefresh)
+		assert.Equal(t, time.Minute, c.storePoll)
+		assert.Equal(t, [][]byte{kekBytes(t, kek1), kekBytes(t, kek2)}, c.keks)
+		assert.Equal(t, keyring.Policy{
+			RotateEvery: 720 * time.Hour, PublishAhead: time.Hour, JWKSMaxAge: 10 * time.Minute,
+			VerifierRefresh: 6 * time.Minute, StorePoll: time.Minute, MaxTokenLifetime: time.Hour,
+		}, c.policy())
 		assert.Equal(t, "json", c.logFormat)
 		assert.Equal(t, slog.LevelDebug, c.logLevel)
 		assert.Empty(t, c.warnings)
@@ -240,12 +271,47 @@ func TestParseConfig(t *testing.T) {
 			},
 		},
 		{
-			name: "POWERSYNC_PUBLIC_KEY without POWERSYNC_PRIVATE_KEY: the key file signs",
+			name: "POWERSYNC_PUBLIC_KEY without POWERSYNC_PRIVATE_KEY: the key ring signs and publishes, the variable is not used",
 			env:  map[string]string{"POWERSYNC_PUBLIC_KEY": retired.publicSecret(t)},
 			check: func(t *testing.T, c *config) {
 				assert.Nil(t, c.signingKey)
-				assert.Len(t, c.published, 1)
-				assert.True(t, hasWarning(c, "POWERSYNC_PRIVATE_KEY is not"), "%q", c.warnings)
+				assert.False(t, c.static())
+				assert.True(t, hasWarning(c, "POWERSYNC_PUBLIC_KEY is not used with a key ring (kids "+retired.key.KeyID()+")"), "%q", c.warnings)
+			},
+		},
+		{
+			name: "the original example's two secrets with a store: the ring, and no warning for the signing key's own half",
+			env: map[string]string{
+				"POWERSYNC_PRIVATE_KEY": signing.secret, "POWERSYNC_PUBLIC_KEY": signing.publicSecret(t),
+				"POWERSYNC_AUTH_STORE": "file:/var/lib/powersync-auth/ring.json",
+			},
+			check: func(t *testing.T, c *config) {
+				assert.False(t, c.static())
+				assert.Equal(t, storeSpec{kind: storeFile, path: "/var/lib/powersync-auth/ring.json", explicit: true}, c.store)
+				assert.Len(t, c.warnings, 1, "only: no token route: %q", c.warnings)
+			},
+		},
+		{
+			name: "POWERSYNC_PRIVATE_KEY without a store: static, and the ring's settings are said to do nothing",
+			env: map[string]string{
+				"POWERSYNC_PRIVATE_KEY": signing.secret, "POWERSYNC_AUTH_ROTATE_EVERY": "720h",
+				"POWERSYNC_AUTH_KEY_ENCRYPTION_KEY": newKEK(t),
+			},
+			args: []string{"-store-poll", "10s"},
+			check: func(t *testing.T, c *config) {
+				assert.True(t, c.static())
+				assert.True(t, hasWarning(c, "POWERSYNC_AUTH_ROTATE_EVERY has no effect: POWERSYNC_PRIVATE_KEY is set and -store is not"), "%q", c.warnings)
+				assert.True(t, hasWarning(c, "-store-poll has no effect"), "%q", c.warnings)
+				assert.True(t, hasWarning(c, "POWERSYNC_AUTH_KEY_ENCRYPTION_KEY is set but not used"), "%q", c.warnings)
+			},
+		},
+		{
+			name: "a PostgreSQL store; -key-file beside it is not used",
+			args: []string{"-store", "postgres://auth:pw@db.internal:5432/app?sslmode=require", "-key-file", "k.key"},
+			check: func(t *testing.T, c *config) {
+				assert.Equal(t, storeSpec{kind: storePostgres, url: "postgres://auth:pw@db.internal:5432/app?sslmode=require", explicit: true}, c.store)
+				assert.True(t, hasWarning(c, "-key-file is not used: -store names the key ring's store"), "%q", c.warnings)
+				requireNoSecrets(t, strings.Join(c.warnings, "\n"), "auth:pw")
 			},
 		},
 		{
@@ -423,6 +489,20 @@ func TestPrecedence(t *testing.T) {
 			"", "https://env.example", "https://env.example", "", "", nil},
 		{"key-file", "POWERSYNC_AUTH_KEY_FILE", func(c *config) any { return c.keyFile },
 			"powersync-auth.key", "/var/lib/powersync-auth/key", "/var/lib/powersync-auth/key", "k.key", "k.key", nil},
+		{"store", "POWERSYNC_AUTH_STORE", func(c *config) any { return c.store },
+			storeSpec{kind: storeFile, path: "powersync-auth.key"},
+			"postgres://auth@db/app", storeSpec{kind: storePostgres, url: "postgres://auth@db/app", explicit: true},
+			"file:ring.json", storeSpec{kind: storeFile, path: "ring.json", explicit: true}, nil},
+		{"rotate-every", "POWERSYNC_AUTH_ROTATE_EVERY", func(c *config) any { return c.rotateEvery },
+			time.Duration(0), "720h", 720 * time.Hour, "0", time.Duration(0), nil},
+		{"publish-ahead", "POWERSYNC_AUTH_PUBLISH_AHEAD", func(c *config) any { return c.publishAhead },
+			time.Duration(0), "1h", time.Hour, "11m", 11 * time.Minute, nil},
+		{"jwks-max-age", "POWERSYNC_AUTH_JWKS_MAX_AGE", func(c *config) any { return c.jwksMaxAge },
+			5 * time.Minute, "1m", time.Minute, "2s", 2 * time.Second, nil},
+		{"verifier-refresh", "POWERSYNC_AUTH_VERIFIER_REFRESH", func(c *config) any { return c.verifierRefresh },
+			5 * time.Minute, "6m", 6 * time.Minute, "1s", time.Second, nil},
+		{"store-poll", "POWERSYNC_AUTH_STORE_POLL", func(c *config) any { return c.storePoll },
+			30 * time.Second, "1s", time.Second, "2m", 2 * time.Minute, nil},
 		{"log-format", "POWERSYNC_AUTH_LOG_FORMAT", func(c *config) any { return c.logFormat },
 			"text", "json", "json", "text", "text", nil},
 		{"log-level", "POWERSYNC_AUTH_LOG_LEVEL", func(c *config) any { return c.logLevel },
@@ -515,6 +595,23 @@ func TestBadValues(t *testing.T) {
 		{"issuer", " https://x.example", "has surrounding spaces"},
 		{"log-format", "xml", `"xml" is neither text nor json`},
 		{"log-level", "loud", `"loud"`},
+		{"store", "mysql://db/app", `names a "mysql" URL`},
+		{"store", "file:", "file: names no path"},
+		{"store", "file://otherhost/ring.json", "not a file: URL of this machine"},
+		{"store", "host=db user=auth dbname=app", "key=value connection string"},
+		{"store", "postgres://auth@db/app\n", "spaces or line breaks"},
+		{"rotate-every", "monthly", `"monthly"`},
+		{"rotate-every", "-1h", "neither 0 nor at least 1s"},
+		{"rotate-every", "500ms", "neither 0 nor at least 1s"},
+		{"rotate-every", "720h30.5s", "whole number of seconds"},
+		{"publish-ahead", "10", `"10"`},
+		{"publish-ahead", "-11m", "neither 0 nor at least 1s"},
+		{"jwks-max-age", "0", "less than 1s"},
+		{"jwks-max-age", "1.5s", "whole number of seconds"},
+		{"verifier-refresh", "0s", "less than 1s"},
+		{"verifier-refresh", "5 m", `"5 m"`},
+		{"store-poll", "100ms", "less than 1s"},
+		{"store-poll", "-30s", "less than 1s"},
 	}
 	for _, tt := range tests {
 		env := flagEnv[tt.flag]
@@ -574,6 +671,13 @@ func TestSecretsNeverEchoed(t *testing.T) {
 		{"a JWT secret with a line break", nil, map[string]string{envJWTSecret: jwtSecret + "\n"}, exitConfig},
 		{"an anon key with a space", nil, map[string]string{envAnonKey: anonKey + " "}, exitConfig},
 		{"a truncated private key", nil, map[string]string{envPrivateKey: signing.secret[:len(signing.secret)-8]}, exitConfig},
+		{"a store URL flag with a password, and a bad policy", []string{"-store", "postgres://u:" + password + "@db/app", "-publish-ahead", "1m"}, nil, exitConfig},
+		{"a store URL variable with a password, of an unknown kind", nil, map[string]string{"POWERSYNC_AUTH_STORE": "mysql://u:" + password + "@db/app"}, exitConfig},
+		{"a store URL with a password that does not parse", []string{"-store", "postgres://u:" + password + "@db:port/app"}, nil, exitConfig},
+		{"a store URL with a password and a line break", []string{"-store", "postgres://u:" + password + "@db/app\n"}, nil, exitConfig},
+		{"a store as a connection string", []string{"-store", "host=db password=" + password}, nil, exitConfig},
+		{"a key-encryption key too short", nil, map[string]string{envKEK: password}, exitConfig},
+		{"a key-encryption key not base64", nil, map[string]string{envKEK: password + "!!"}, exitConfig},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -583,6 +687,124 @@ func TestSecretsNeverEchoed(t *testing.T) {
 			assert.Equal(t, tt.code, run(t.Context(), tt.args, envOf(env), &stdout, &stderr), "%s", stderr.String())
 			requireNoSecrets(t, stdout.String()+stderr.String(), secrets...)
 		})
+	}
+}
+
+// TestPolicyRelations breaks each safety relation of the key ring's policy:
+// the command exits with status 2, and the message names every flag of the
+// relation with its value (and its variable when it came from one).
+func TestPolicyRelations(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want []string
+	}{
+		{"publish-ahead below the default minimum", []string{"-publish-ahead", "10m"}, nil, []string{
+			"-publish-ahead 10m0s is below the safe minimum 10m30s",
+			"-store-poll 30s (default)", "-jwks-max-age 5m0s (default)", "-verifier-refresh 5m0s (default)",
+			"verifiers could meet tokens of a key they have not fetched",
+		}},
+		{"publish-ahead below a minimum raised by the environment",
+			[]string{"-publish-ahead", "20m"},
+			map[string]string{"POWERSYNC_AUTH_JWKS_MAX_AGE": "1h", "POWERSYNC_AUTH_STORE_POLL": "1m"},
+			[]string{
+				"-publish-ahead 20m0s is below the safe minimum 1h6m0s",
+				"-store-poll 1m0s (POWERSYNC_AUTH_STORE_POLL)", "-jwks-max-age 1h0m0s (POWERSYNC_AUTH_JWKS_MAX_AGE)",
+				"-verifier-refresh 5m0s (default)",
+			}},
+		{"publish-ahead from its variable", nil, map[string]string{"POWERSYNC_AUTH_PUBLISH_AHEAD": "3s"},
+			[]string{"-publish-ahead 3s (POWERSYNC_AUTH_PUBLISH_AHEAD) is below the safe minimum 10m30s"}},
+		{"rotate-every not above the default publish-ahead", []string{"-rotate-every", "10m"}, nil, []string{
+			"-rotate-every 10m0s must exceed -publish-ahead 10m30s (the safe minimum: -store-poll + -jwks-max-age + -verifier-refresh)",
+		}},
+		{"rotate-every equal to publish-ahead", nil,
+			map[string]string{"POWERSYNC_AUTH_ROTATE_EVERY": "1h", "POWERSYNC_AUTH_PUBLISH_AHEAD": "1h"},
+			[]string{"-rotate-every 1h0m0s (POWERSYNC_AUTH_ROTATE_EVERY) must exceed -publish-ahead 1h0m0s (POWERSYNC_AUTH_PUBLISH_AHEAD)"}},
+		{"fast periods for tests: rotate-every just under publish-ahead",
+			[]string{"-store-poll", "1s", "-jwks-max-age", "1s", "-verifier-refresh", "1s", "-rotate-every", "3s"}, nil,
+			[]string{"-rotate-every 3s must exceed -publish-ahead 3s"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			assert.Equal(t, exitConfig, run(t.Context(), tt.args, envOf(tt.env), &stdout, &stderr))
+			for _, w := range tt.want {
+				assert.Contains(t, stderr.String(), w)
+			}
+		})
+	}
+
+	// Periods of a second, as the tests run the lifecycle, are accepted.
+	c, err := parseConfig([]string{"-store-poll", "1s", "-jwks-max-age", "1s", "-verifier-refresh", "1s",
+		"-publish-ahead", "3s", "-rotate-every", "4s", "-token-lifetime", "1s"}, envOf(nil), io.Discard)
+	require.NoError(t, err)
+	p := c.policy()
+	assert.NoError(t, p.Validate())
+	assert.Equal(t, 3*time.Second, p.SafePublishAhead())
+	assert.Equal(t, time.Second, p.MaxTokenLifetime, "the policy's longest token is -token-lifetime")
+	assert.Equal(t, time.Second+time.Second+keyring.DefaultLeeway, p.Retention())
+}
+
+// TestStoreArgument reads -store in each of its forms, and describes each
+// store without a password.
+func TestStoreArgument(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		arg  string
+		want storeSpec
+		desc string
+	}{
+		{"", storeSpec{kind: storeFile, path: "k.key"}, "file:" + filepath.Join(testkit.Must(os.Getwd()), "k.key")},
+		{"ring.json", storeSpec{kind: storeFile, path: "ring.json", explicit: true}, ""},
+		{dir + "/ring.json", storeSpec{kind: storeFile, path: dir + "/ring.json", explicit: true}, "file:" + dir + "/ring.json"},
+		{"file:" + dir + "/r", storeSpec{kind: storeFile, path: dir + "/r", explicit: true}, "file:" + dir + "/r"},
+		{"FILE:rel/r", storeSpec{kind: storeFile, path: "rel/r", explicit: true}, ""},
+		{"file://" + dir + "/r", storeSpec{kind: storeFile, path: dir + "/r", explicit: true}, "file:" + dir + "/r"},
+		{"file://localhost" + dir + "/r", storeSpec{kind: storeFile, path: dir + "/r", explicit: true}, "file:" + dir + "/r"},
+		{"postgres://auth:s3cret@db:5432/app?sslmode=require", storeSpec{kind: storePostgres, url: "postgres://auth:s3cret@db:5432/app?sslmode=require", explicit: true},
+			"postgres://auth:xxxxx@db:5432/app?sslmode=require"},
+		{"postgresql://db/app?user=auth&password=s3cret", storeSpec{kind: storePostgres, url: "postgresql://db/app?user=auth&password=s3cret", explicit: true},
+			"postgresql://db/app?password=xxxxx&user=auth"},
+		{"POSTGRES://auth@db/app", storeSpec{kind: storePostgres, url: "POSTGRES://auth@db/app", explicit: true}, "postgres://auth@db/app"},
+		{"./host=x", storeSpec{kind: storeFile, path: "./host=x", explicit: true}, ""},
+	}
+	for _, tt := range tests {
+		got, err := parseStore(tt.arg, "k.key")
+		require.NoError(t, err, "%q", tt.arg)
+		assert.Equal(t, tt.want, got, "%q", tt.arg)
+		if tt.desc != "" {
+			assert.Equal(t, tt.desc, got.String(), "%q", tt.arg)
+		}
+		assert.NotContains(t, got.String(), "s3cret")
+	}
+}
+
+// TestKeyEncryptionKeys reads POWERSYNC_AUTH_KEY_ENCRYPTION_KEY: its forms,
+// and its mistakes, named without the key.
+func TestKeyEncryptionKeys(t *testing.T) {
+	a, b := newKEK(t), newKEK(t)
+	raw := kekBytes(t, b)
+	keks, err := parseKEKs(a + ", " + base64.RawURLEncoding.EncodeToString(raw) + ",")
+	require.NoError(t, err)
+	assert.Equal(t, [][]byte{kekBytes(t, a), raw}, keks, "standard or URL base64, padded or not; the order kept")
+	keks, err = parseKEKs("")
+	require.NoError(t, err)
+	assert.Empty(t, keks)
+
+	short := base64.StdEncoding.EncodeToString(raw[:16])
+	for _, tt := range []struct{ v, want string }{
+		{short, "POWERSYNC_AUTH_KEY_ENCRYPTION_KEY holds 16 bytes, not 32: make a key with: openssl rand -base64 32"},
+		{a + "," + short, "POWERSYNC_AUTH_KEY_ENCRYPTION_KEY, key 2 of 2, holds 16 bytes, not 32"},
+		{"not base64!", "POWERSYNC_AUTH_KEY_ENCRYPTION_KEY is not base64"},
+		{a + "," + b + "," + a, "POWERSYNC_AUTH_KEY_ENCRYPTION_KEY: keys 1 and 3 are the same key (ID " + keyring.KEKID(kekBytes(t, a)) + ")"},
+	} {
+		_, err := parseKEKs(tt.v)
+		require.Error(t, err, "%q", tt.v)
+		assert.Contains(t, err.Error(), tt.want)
+		requireNoSecrets(t, err.Error(), a, b, short)
+		var ce *configError
+		assert.True(t, errors.As(err, &ce))
 	}
 }
 
@@ -602,7 +824,7 @@ func TestHelp(t *testing.T) {
 			return
 		}
 		assert.Contains(t, block[1], "(env "+flagEnv[f.Name]+")", "-%s", f.Name)
-		if f.DefValue != "" && f.DefValue != "false" {
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0s" { // flag prints no zero default
 			assert.Contains(t, block[1], "(default ", "-%s", f.Name)
 			assert.Contains(t, block[1], f.DefValue, "-%s", f.Name)
 		}

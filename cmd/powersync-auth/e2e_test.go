@@ -3,9 +3,12 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,22 +21,48 @@ import (
 	"github.com/powersync-jwks/jwks/internal/testkit"
 )
 
-// buildCommand builds the command into a temporary directory and returns
+// built is the command built once for the tests that run it as a process.
+var built struct {
+	once sync.Once
+	dir  string // removed by TestMain
+	bin  string
+	err  error
+}
+
+// buildCommand builds the command, once for the test binary, and returns
 // the binary's path. It builds with the race detector when the test runs
 // with it: the packages compiled for the test binary are then reused from
 // the build cache, and only the command itself is compiled and linked.
 func buildCommand(t *testing.T) string {
 	t.Helper()
-	goBin, err := exec.LookPath("go")
-	require.NoError(t, err, "the go command, to build powersync-auth")
-	bin := filepath.Join(t.TempDir(), program)
-	args := []string{"build", "-o", bin}
-	if raceEnabled {
-		args = append(args, "-race")
+	built.once.Do(func() {
+		goBin, err := exec.LookPath("go")
+		if err != nil {
+			built.err = fmt.Errorf("the go command, to build powersync-auth: %w", err)
+			return
+		}
+		if built.dir, err = os.MkdirTemp("", "powersync-auth-test-"); err != nil {
+			built.err = err
+			return
+		}
+		built.bin = filepath.Join(built.dir, program)
+		args := []string{"build", "-o", built.bin}
+		if raceEnabled {
+			args = append(args, "-race")
+		}
+		if out, err := exec.Command(goBin, append(args, ".")...).CombinedOutput(); err != nil {
+			built.err = fmt.Errorf("go build: %w\n%s", err, out)
+		}
+	})
+	require.NoError(t, built.err)
+	return built.bin
+}
+
+// removeBuilt removes the command built by buildCommand.
+func removeBuilt() {
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
 	}
-	out, err := exec.Command(goBin, append(args, ".")...).CombinedOutput()
-	require.NoError(t, err, "go build: %s", out)
-	return bin
 }
 
 // TestEndToEnd runs the built command as a user of the seed project would:

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -18,7 +19,26 @@ import (
 
 	"github.com/powersync-jwks/jwks"
 	"github.com/powersync-jwks/jwks/internal/testkit"
+	"github.com/powersync-jwks/jwks/keyring"
 )
+
+// newKEK returns a new key-encryption key, as POWERSYNC_AUTH_KEY_ENCRYPTION_KEY
+// takes it: base64 of 32 random bytes.
+func newKEK(t testing.TB) string {
+	t.Helper()
+	b := make([]byte, keyring.KEKSize)
+	_, err := rand.Read(b)
+	require.NoError(t, err)
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+// kekBytes decodes a key-encryption key of newKEK.
+func kekBytes(t testing.TB, kek string) []byte {
+	t.Helper()
+	b, err := base64.StdEncoding.DecodeString(kek)
+	require.NoError(t, err)
+	return b
+}
 
 // testPowerSyncURL is the PowerSync instance the tests make tokens for.
 const testPowerSyncURL = "https://test-instance.powersync.journeyapps.com"

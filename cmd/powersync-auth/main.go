@@ -10,11 +10,12 @@
 // Usage:
 //
 //	powersync-auth [flags]
+//	powersync-auth keys list|stage|promote|revoke|import|rewrap [flags] [arguments]
 //
-// With no configuration it runs for local development: it makes an ES256
-// signing key in the key file powersync-auth.key (mode 0600) in the working
-// directory, reuses it on restart, and makes tokens for a PowerSync Service
-// on http://localhost:8080. On a fresh machine, this serves the JWKS and
+// With no configuration it runs for local development: it keeps a key ring
+// with an ES256 signing key in the file powersync-auth.key (mode 0600) in
+// the working directory, reuses it on restart, and makes tokens for a
+// PowerSync Service on http://localhost:8080. On a fresh machine, this serves the JWKS and
 // anonymous tokens on port 8090:
 //
 //	go run ./cmd/powersync-auth -anonymous
@@ -50,12 +51,16 @@
 // the machine.
 //
 //	POWERSYNC_PRIVATE_KEY  the signing key: the Edge Functions' secret (base64 of
-//	                       a private JWK), JWK JSON or PEM. When unset, the key
-//	                       file's key.
-//	POWERSYNC_PUBLIC_KEY   more keys to publish, comma-separated: a retired key
-//	                       during a rotation, say. The signing key's own public
-//	                       half, which is what the Edge Functions' secret holds,
-//	                       may be given and is published once.
+//	                       a private JWK), JWK JSON or PEM. Without -store the
+//	                       server signs with it alone (no key ring); with
+//	                       -store it is imported as the first key of an empty
+//	                       ring. When unset, the ring's keys.
+//	POWERSYNC_PUBLIC_KEY   more keys to publish, comma-separated, without a key
+//	                       ring: a retired key during a rotation by hand, say.
+//	                       The signing key's own public half, which is what the
+//	                       Edge Functions' secret holds, may be given and is
+//	                       published once. With a ring it is not used (a
+//	                       warning says so): the ring publishes its keys.
 //	POWERSYNC_URL          the PowerSync instance URL: the audience of the tokens
 //	                       and their powersync_url (flag -powersync-url; default
 //	                       http://localhost:8080, a local PowerSync Service)
@@ -66,6 +71,14 @@
 //	                       when SUPABASE_JWT_SECRET is not set
 //	SUPABASE_JWT_SECRET    optional: the project's legacy JWT secret, to verify
 //	                       HS256 access tokens locally
+//
+// And one of this server's own, kept off the command line as a secret:
+//
+//	POWERSYNC_AUTH_KEY_ENCRYPTION_KEY  key-encryption keys that seal the key
+//	                       ring's private keys at rest (AES-256-GCM): base64
+//	                       of 32 bytes each, comma-separated; the first seals,
+//	                       all open. Without it, the store holds private keys
+//	                       in clear, and the log says so.
 //
 // # Flags
 //
@@ -86,7 +99,13 @@
 //	-cors-origins      POWERSYNC_AUTH_CORS_ORIGINS      (none)                browser origins allowed on token routes
 //	-token-lifetime    POWERSYNC_AUTH_TOKEN_LIFETIME    5m                    token lifetime, 1s to 24h
 //	-issuer            POWERSYNC_AUTH_ISSUER            (none)                the tokens' "iss" claim
-//	-key-file          POWERSYNC_AUTH_KEY_FILE          powersync-auth.key    key file when POWERSYNC_PRIVATE_KEY is unset
+//	-key-file          POWERSYNC_AUTH_KEY_FILE          powersync-auth.key    the key ring's file when -store is not set
+//	-store             POWERSYNC_AUTH_STORE             (the -key-file file)  the key ring's store: file:PATH, a PATH, or a postgres:// URL
+//	-rotate-every      POWERSYNC_AUTH_ROTATE_EVERY      0 (by hand only)      rotate the signing key every interval
+//	-publish-ahead     POWERSYNC_AUTH_PUBLISH_AHEAD     (the safe minimum)    how long a next key is published before it signs
+//	-jwks-max-age      POWERSYNC_AUTH_JWKS_MAX_AGE      5m                    the JWKS's Cache-Control max-age
+//	-verifier-refresh  POWERSYNC_AUTH_VERIFIER_REFRESH  5m                    how stale a verifier's copy of the JWKS may be (PowerSync's)
+//	-store-poll        POWERSYNC_AUTH_STORE_POLL        30s                   how often each replica re-reads the store
 //	-log-format        POWERSYNC_AUTH_LOG_FORMAT        text                  text or json
 //	-log-level         POWERSYNC_AUTH_LOG_LEVEL         info                  debug, info, warn or error
 //
@@ -98,16 +117,59 @@
 // token. To make tokens exactly as the Edge Functions did, give
 // -issuer "$SUPABASE_URL".
 //
-// The key file suits one instance. Several instances must sign with the same
-// key, or each must publish the others' keys: give them all
-// POWERSYNC_PRIVATE_KEY (powersync-keygen makes one).
+// # Keys and replicas
+//
+// The server keeps its keys in a key ring (package keyring): the active key
+// signs; next keys are published ahead of signing, retired keys until their
+// last token has expired. The ring lives in a store: by default the file
+// -key-file (a key file of an earlier version, holding one private key,
+// reads as a ring of that key, so the kid stays), or a PostgreSQL database
+// (-store postgres://…) that every replica shares, told of each change at
+// once (LISTEN/NOTIFY) and re-read every -store-poll. With POWERSYNC_PRIVATE_KEY
+// set and no -store, the server signs with that key alone, as the Edge
+// Functions did, and keeps no ring.
+//
+// Without POWERSYNC_PRIVATE_KEY or a shared store, every replica makes a key
+// of its own, and each replica's tokens fail against the others' JWKS: run
+// several replicas on one PostgreSQL store, or give them all the same
+// POWERSYNC_PRIVATE_KEY (powersync-keygen makes one). The server warns when
+// it makes a key in a file store.
+//
+// Durations are whole seconds, at least 1s. The server refuses, with status
+// 2 and a message naming the flags, a -publish-ahead below -store-poll +
+// -jwks-max-age + -verifier-refresh (verifiers would meet tokens of a key
+// they have not fetched), and a -rotate-every not above -publish-ahead.
+// When the store cannot be reached at start (a PostgreSQL database that
+// does not answer within 10 seconds), the server exits with status 2; when
+// it goes away later, the server goes on signing and serving the JWKS with
+// the keys it has, /healthz stays 200, and the log says when the ring could
+// not be refreshed and when it could again.
+//
+// # The keys subcommands
+//
+// The subcommands work on the ring of the same store (-store or its
+// variable, -key-file, POWERSYNC_AUTH_KEY_ENCRYPTION_KEY) with the same
+// policy flags as the servers, make no key of their own and rotate nothing.
+// Each takes -h. They exit with status 0 when done, 1 when the operation is
+// refused or fails, and 2 for bad usage.
+//
+//	powersync-auth keys list [-json]        the keys, their states and times
+//	powersync-auth keys stage               a new next key, published from now on
+//	powersync-auth keys promote [KID]       the next key signs (refused before its
+//	                                        publish-ahead is over, unless -force)
+//	powersync-auth keys revoke KID          out of the JWKS at once, for good
+//	powersync-auth keys import [FILE]       an existing private key (default
+//	                                        POWERSYNC_PRIVATE_KEY)
+//	powersync-auth keys rewrap              seal every private key with the first
+//	                                        key-encryption key
 //
 // # Logs
 //
 // Logs go to standard error, as text or JSON (log/slog). The first lines
-// name the signing key (its key ID and algorithm, never the key), the
-// audience and the routes. Tokens, keys, the anon key and the JWT secret are
-// never logged.
+// name the signing key (its key ID and algorithm, never the key), the key
+// ring's store (a PostgreSQL URL without its password), the audience and
+// the routes. Tokens, keys, key-encryption keys, passwords, the anon key
+// and the JWT secret are never logged.
 //
 // # Exit status
 //
@@ -125,6 +187,12 @@
 //	export POWERSYNC_URL=https://<id>.powersync.journeyapps.com
 //	export SUPABASE_URL=https://<ref>.supabase.co SUPABASE_ANON_KEY=...
 //	powersync-auth -anonymous -issuer "$SUPABASE_URL"
+//
+// Three replicas sharing one key ring in PostgreSQL, rotating every 30 days:
+//
+//	export POWERSYNC_AUTH_STORE=postgres://auth:…@db.internal/app
+//	export POWERSYNC_AUTH_KEY_ENCRYPTION_KEY=…  # openssl rand -base64 32, once: the same on every replica
+//	powersync-auth -anonymous -rotate-every 720h
 //
 // Behind a load balancer on 10.0.0.0/8, with JSON logs, for a web app:
 //
@@ -171,6 +239,9 @@ func main() {
 // serves until ctx is done, shuts down gracefully and returns the exit
 // status. Logs go to stderr; stdout only gets the usage text of -h.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "keys" {
+		return runKeys(ctx, args[1:], getenv, stdout, stderr)
+	}
 	c, err := parseConfig(args, getenv, stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
@@ -195,6 +266,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fail(logger, err)
 	}
+	defer a.close()
 	ln, err := net.Listen("tcp", c.listen)
 	if err != nil {
 		return fail(logger, fmt.Errorf("listening on %s: %w", c.listen, err))
@@ -211,6 +283,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"published_kids", a.published,
 		"audience", c.powersyncURL,
 		"token_lifetime", c.lifetime.String(),
+		"jwks_max_age", c.jwksMaxAge.String(),
+	}
+	if a.keys.ring != nil {
+		attrs = append(attrs, "store", a.keys.store.spec.String(), "rotate_every", c.rotateEvery.String())
 	}
 	if c.issuer != "" {
 		attrs = append(attrs, "issuer", c.issuer)

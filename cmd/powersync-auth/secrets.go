@@ -1,10 +1,12 @@
 package main
 
 import (
+	"encoding/base64"
 	"fmt"
 	"strings"
 
 	"github.com/powersync-jwks/jwks"
+	"github.com/powersync-jwks/jwks/keyring"
 )
 
 // envOnly are the variables that have no flag, in the order the usage text
@@ -12,9 +14,15 @@ import (
 // of the machine can read (ps).
 var envOnly = []struct{ name, usage string }{
 	{envPrivateKey, "the signing key: base64 of a private JWK (as powersync-keygen prints it),\n" +
-		"JWK JSON or PEM (default: the key of -key-file)"},
-	{envPublicKey, "more public keys to publish, comma-separated: a retired key during a\n" +
-		"rotation, say (the signing key's own public half may be given)"},
+		"JWK JSON or PEM. Without -store, the server signs with it alone; with\n" +
+		"-store, it becomes the first key of an empty ring (default: the ring's keys)"},
+	{envPublicKey, "more public keys to publish, comma-separated, when the server keeps\n" +
+		"no key ring: a retired key during a rotation by hand, say (the signing\n" +
+		"key's own public half may be given); with a ring it is not used"},
+	{envKEK, "key-encryption keys that seal the key ring's private keys at rest:\n" +
+		"base64 of 32 random bytes (openssl rand -base64 32), comma-separated;\n" +
+		"the first seals, all open (to change it: add the new one second on every\n" +
+		"replica, then put it first and run powersync-auth keys rewrap)"},
 	{envAnonKey, "the Supabase project's anon or publishable key"},
 	{envJWTSecret, "the Supabase project's legacy JWT secret, to verify HS256 access tokens"},
 }
@@ -51,12 +59,12 @@ func (c *config) readSecrets(getenv func(string) string) error {
 			}
 			c.published = append(c.published, k)
 		}
-		if c.signingKey == nil {
-			c.warnings = append(c.warnings, fmt.Sprintf(
-				"%s is set but %s is not: signing with the key of the key file, and publishing the other keys beside it",
-				envPublicKey, envPrivateKey))
-		}
 	}
+	keks, err := parseKEKs(getenv(envKEK))
+	if err != nil {
+		return err
+	}
+	c.keks = keks
 
 	c.anonKey = getenv(envAnonKey)
 	if strings.ContainsAny(c.anonKey, " \t\r\n") {
@@ -113,4 +121,39 @@ func splitKeys(v string) []string {
 		}
 	}
 	return out
+}
+
+// parseKEKs reads POWERSYNC_AUTH_KEY_ENCRYPTION_KEY: comma-separated base64
+// (standard or URL alphabet, padded or not) of 32 bytes each. Its errors
+// say which key is wrong and how, never what it holds.
+func parseKEKs(v string) ([][]byte, error) {
+	items := splitList(v)
+	var keks [][]byte
+	seen := make(map[string]int)
+	for i, item := range items {
+		which := envKEK
+		if len(items) > 1 {
+			which = fmt.Sprintf("%s, key %d of %d,", envKEK, i+1, len(items))
+		}
+		var b []byte
+		var err error
+		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+			if b, err = enc.DecodeString(item); err == nil {
+				break
+			}
+		}
+		switch {
+		case err != nil:
+			return nil, configErrorf("%s is not base64: make a key with: openssl rand -base64 32", which)
+		case len(b) != keyring.KEKSize:
+			return nil, configErrorf("%s holds %d bytes, not %d: make a key with: openssl rand -base64 32", which, len(b), keyring.KEKSize)
+		}
+		id := keyring.KEKID(b)
+		if j, ok := seen[id]; ok {
+			return nil, configErrorf("%s: keys %d and %d are the same key (ID %s)", envKEK, j+1, i+1, id)
+		}
+		seen[id] = i
+		keks = append(keks, b)
+	}
+	return keks, nil
 }

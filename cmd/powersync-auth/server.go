@@ -41,45 +41,137 @@ const (
 type app struct {
 	handler   http.Handler
 	routes    []string  // "METHOD path", for the log
-	key       *jwks.Key // the signing key
-	published []string  // the key IDs of the JWKS
+	key       *jwks.Key // the signing key at start
+	published []string  // the key IDs of the JWKS at start
 	limiter   string    // the anonymous rate limit, for the log
+	keys      *signingKeys
 }
 
-// newApp builds the server's handler from c. It reads or makes the key file
-// when c has no signing key. The Supabase authenticator fetches the
-// project's JWKS in the background until ctx is done; newApp does not wait
-// for it. Configuration errors are *configError.
+// newApp builds the server's handler from c: its keys (see
+// newSigningKeys), followed until ctx is done or close is called, and its
+// routes. The Supabase authenticator fetches the project's JWKS in the
+// background until ctx is done; newApp does not wait for it. Configuration
+// errors are *configError.
+//
+// The settings that need no key are checked first, so that a bad one fails
+// before the key ring is opened (and its first key made).
 func newApp(ctx context.Context, c *config, logger *slog.Logger) (*app, error) {
-	key := c.signingKey
-	if key == nil {
-		var created bool
-		var err error
-		key, created, err = loadKeyFile(c.keyFile)
-		if err != nil {
-			return nil, err
-		}
-		msg := "signing with the key of the key file"
-		if created {
-			msg = "made a new signing key and saved it in the key file"
-		}
-		logger.Info(msg, "path", c.keyFile, "kid", key.KeyID(), "alg", key.Algorithm(),
-			"note", envPrivateKey+" is not set; for several instances, give them all the same key there")
+	if err := checkTokenSettings(c, logger); err != nil {
+		return nil, err
 	}
-	ks, err := jwks.NewKeySet(key, c.published...)
+	users, err := newSupabase(ctx, c, logger)
 	if err != nil {
-		return nil, configErrorf("%s: %s", envPublicKey, reason(err))
+		return nil, err
 	}
-	signerOpts := []jwks.SignerOption{jwks.WithTokenLifetime(c.lifetime)}
+	limiter, err := newLimiter(c)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := newSigningKeys(ctx, c, logger)
+	if err != nil {
+		return nil, err
+	}
+	a, err := newRoutes(c, logger, keys.ks, users, limiter)
+	if err != nil {
+		keys.close()
+		return nil, err
+	}
+	a.keys = keys
+	return a, nil
+}
+
+// close stops following the key ring and lets its store go; the handler
+// goes on signing and serving with the keys it has.
+func (a *app) close() { a.keys.close() }
+
+// signerOptions are the Signer's options of c.
+func signerOptions(c *config) []jwks.SignerOption {
+	opts := []jwks.SignerOption{jwks.WithTokenLifetime(c.lifetime)}
 	if c.issuer != "" {
-		signerOpts = append(signerOpts, jwks.WithIssuer(c.issuer))
+		opts = append(opts, jwks.WithIssuer(c.issuer))
 	}
-	signer, err := jwks.NewSigner(ks, c.powersyncURL, signerOpts...)
+	return opts
+}
+
+// tokenOptions are the token handlers' options of c.
+func tokenOptions(c *config, logger *slog.Logger) []jwks.TokenHandlerOption {
+	opts := []jwks.TokenHandlerOption{jwks.WithLogger(logger)}
+	if len(c.corsOrigins) > 0 {
+		opts = append(opts, jwks.WithCORS(c.corsOrigins...))
+	}
+	return opts
+}
+
+// checkTokenSettings asks the library to check the token routes' settings,
+// the powersync_url (the audience) and the CORS origins, with a key of its
+// own: even when no token route is on, so that a bad value fails at start,
+// not on the day a route is switched on.
+func checkTokenSettings(c *config, logger *slog.Logger) error {
+	key, err := jwks.GenerateKey(jwks.ES256)
+	if err != nil {
+		return err
+	}
+	ks, err := jwks.NewKeySet(key)
+	if err != nil {
+		return err
+	}
+	signer, err := jwks.NewSigner(ks, c.powersyncURL, signerOptions(c)...)
+	if err != nil {
+		return configErrorf("%s: the token signer: %s", c.source("powersync-url"), reason(err))
+	}
+	if _, err := jwks.NewTokenHandler(signer, jwks.Anonymous()); err != nil {
+		return configErrorf("%s: %s", c.source("powersync-url"), reason(err))
+	}
+	if _, err := jwks.NewTokenHandler(signer, jwks.Anonymous(), tokenOptions(c, logger)...); err != nil {
+		return configErrorf("%s: %s", c.source("cors-origins"), reason(err))
+	}
+	return nil
+}
+
+// newSupabase returns the authenticator of the Supabase project, or nil
+// when there is none. It fetches the project's JWKS until ctx is done.
+func newSupabase(ctx context.Context, c *config, logger *slog.Logger) (*supabase.Authenticator, error) {
+	if c.supabaseURL == "" {
+		return nil, nil
+	}
+	opts := []supabase.Option{supabase.WithLogger(logger)}
+	if c.anonKey != "" {
+		opts = append(opts, supabase.WithAPIKey(c.anonKey))
+	}
+	if c.jwtSecret != "" {
+		opts = append(opts, supabase.WithLegacySecret(c.jwtSecret))
+	}
+	if c.supabaseStrict {
+		opts = append(opts, supabase.WithStrict())
+	}
+	users, err := supabase.New(ctx, c.supabaseURL, opts...)
+	if err != nil {
+		return nil, configErrorf("%s: %s", c.source("supabase-url"), reason(err))
+	}
+	return users, nil
+}
+
+// newLimiter returns the anonymous route's rate limiter, or nil when it is
+// off (or the route is).
+func newLimiter(c *config) (*ratelimit.Limiter, error) {
+	if !c.anonymous || c.anonymousBurst == 0 {
+		return nil, nil
+	}
+	l, err := ratelimit.New(c.anonymousEvery, c.anonymousBurst, ratelimit.WithTrustedProxies(c.trustedProxies...))
+	if err != nil {
+		return nil, configErrorf("the anonymous rate limit: %s", reason(err))
+	}
+	return l, nil
+}
+
+// newRoutes builds the routes of the server, signing with ks.
+func newRoutes(c *config, logger *slog.Logger, ks *jwks.KeySet, users *supabase.Authenticator, limiter *ratelimit.Limiter) (*app, error) {
+	signer, err := jwks.NewSigner(ks, c.powersyncURL, signerOptions(c)...)
 	if err != nil {
 		return nil, configErrorf("%s: the token signer: %s", c.source("powersync-url"), reason(err))
 	}
 
-	a := &app{key: key}
+	a := &app{key: ks.SigningKey()}
 	for _, k := range ks.Keys() {
 		a.published = append(a.published, k.KeyID())
 	}
@@ -89,42 +181,15 @@ func newApp(ctx context.Context, c *config, logger *slog.Logger) (*app, error) {
 		a.routes = append(a.routes, methods+" "+path)
 	}
 
-	jwksHandler, err := jwks.NewJWKSHandler(ks)
+	jwksHandler, err := jwks.NewJWKSHandler(ks, jwks.WithMaxAge(c.jwksMaxAge))
 	if err != nil {
 		return nil, configErrorf("the JWKS handler: %s", reason(err))
 	}
 	handle(routeJWKS, "GET", jwksHandler)
 	handle(routeJWKSFunction, "GET", jwksHandler)
 
-	tokenOpts := []jwks.TokenHandlerOption{jwks.WithLogger(logger)}
-	if len(c.corsOrigins) > 0 {
-		tokenOpts = append(tokenOpts, jwks.WithCORS(c.corsOrigins...))
-	}
-	// The library checks the token routes' settings: the powersync_url
-	// (the audience) and the CORS origins. Ask it even when no token route
-	// is on, so that a bad value fails at start, not on the day a route is
-	// switched on.
-	if _, err := jwks.NewTokenHandler(signer, jwks.Anonymous()); err != nil {
-		return nil, configErrorf("%s: %s", c.source("powersync-url"), reason(err))
-	}
-	if _, err := jwks.NewTokenHandler(signer, jwks.Anonymous(), tokenOpts...); err != nil {
-		return nil, configErrorf("%s: %s", c.source("cors-origins"), reason(err))
-	}
-	if c.supabaseURL != "" {
-		opts := []supabase.Option{supabase.WithLogger(logger)}
-		if c.anonKey != "" {
-			opts = append(opts, supabase.WithAPIKey(c.anonKey))
-		}
-		if c.jwtSecret != "" {
-			opts = append(opts, supabase.WithLegacySecret(c.jwtSecret))
-		}
-		if c.supabaseStrict {
-			opts = append(opts, supabase.WithStrict())
-		}
-		users, err := supabase.New(ctx, c.supabaseURL, opts...)
-		if err != nil {
-			return nil, configErrorf("%s: %s", c.source("supabase-url"), reason(err))
-		}
+	tokenOpts := tokenOptions(c, logger)
+	if users != nil {
 		h, err := jwks.NewTokenHandler(signer, users, tokenOpts...)
 		if err != nil {
 			return nil, configErrorf("the signed-in token handler: %s", reason(err))
@@ -138,12 +203,8 @@ func newApp(ctx context.Context, c *config, logger *slog.Logger) (*app, error) {
 		}
 		opts := slices.Clone(tokenOpts)
 		a.limiter = "off"
-		if c.anonymousBurst > 0 {
-			l, err := ratelimit.New(c.anonymousEvery, c.anonymousBurst, ratelimit.WithTrustedProxies(c.trustedProxies...))
-			if err != nil {
-				return nil, configErrorf("the anonymous rate limit: %s", reason(err))
-			}
-			opts = append(opts, jwks.WithRateLimit(l))
+		if limiter != nil {
+			opts = append(opts, jwks.WithRateLimit(limiter))
 			a.limiter = fmt.Sprintf("burst %d, then 1 every %v per client", c.anonymousBurst, c.anonymousEvery)
 		}
 		h, err := jwks.NewTokenHandler(signer, jwks.Anonymous(anonOpts...), opts...)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"maps"
@@ -50,6 +51,7 @@ func newTestServer(t *testing.T, env map[string]string, args ...string) *testSer
 	logs := &testkit.LogBuffer{}
 	a, err := newApp(t.Context(), c, logs.JSONLogger())
 	require.NoError(t, err)
+	t.Cleanup(a.close)
 	srv := httptest.NewServer(a.handler)
 	t.Cleanup(srv.Close)
 	return &testServer{url: srv.URL, app: a, logs: logs}
@@ -311,48 +313,6 @@ func TestCORS(t *testing.T) {
 	assert.Empty(t, do(t, "GET", plain.url+routeAuthAnonymous, "Origin: https://app.example.com").header.Get("Access-Control-Allow-Origin"))
 }
 
-// TestKeyFile runs the command as a user would on a fresh machine: no key
-// configured. It makes a key file of mode 0600, logs its path and key ID,
-// and uses the same key after a restart.
-func TestKeyFile(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "powersync-auth.key")
-	env := map[string]string{"POWERSYNC_AUTH_KEY_FILE": path}
-
-	first := startRun(t, env, "-anonymous")
-	fi, err := os.Stat(path)
-	require.NoError(t, err)
-	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
-	data, err := os.ReadFile(path)
-	require.NoError(t, err)
-	key, err := jwks.ParseKey(data)
-	require.NoError(t, err)
-	assert.True(t, key.CanSign())
-	assert.Equal(t, jwks.ES256, key.Algorithm())
-	entries, err := os.ReadDir(dir)
-	require.NoError(t, err)
-	assert.Len(t, entries, 1, "no temporary file left behind")
-
-	jwksDoc := do(t, "GET", first.url+routeJWKS).body
-	assert.Contains(t, string(jwksDoc), `"kid":"`+key.KeyID()+`"`)
-	assert.Equal(t, exitOK, first.stop())
-	made := findRecord(t, first.logs.String(), "made a new signing key")
-	assert.Equal(t, path, made["path"])
-	assert.Equal(t, key.KeyID(), made["kid"])
-	assert.Equal(t, "ES256", made["alg"])
-	requireNoSecrets(t, first.logs.String(), privateMembers(t, string(data))...)
-	assert.NotNil(t, findRecord(t, first.logs.String(), "POWERSYNC_URL is not set"), "the default audience is said")
-
-	second := startRun(t, env, "-anonymous")
-	assert.Equal(t, string(jwksDoc), string(do(t, "GET", second.url+routeJWKS).body), "the same key after a restart")
-	assert.Equal(t, exitOK, second.stop())
-	reused := findRecord(t, second.logs.String(), "signing with the key of the key file")
-	assert.Equal(t, key.KeyID(), reused["kid"])
-	after, err := os.ReadFile(path)
-	require.NoError(t, err)
-	assert.Equal(t, data, after, "the file is not rewritten")
-}
-
 // findRecord returns the first record of a JSON log whose message contains
 // msg, failing the test when there is none.
 func findRecord(t testing.TB, log, msg string) logRecord {
@@ -367,8 +327,9 @@ func findRecord(t testing.TB, log, msg string) logRecord {
 }
 
 // TestRunFailures checks the failures found after the logger is made: bad
-// key files and key sets exit with status 2, a port in use with 1, and
-// none of the messages holds a key.
+// key ring files and key sets exit with status 2, a port in use with 1, and
+// none of the messages holds a key. A file the server refuses is left byte
+// for byte as it was.
 func TestRunFailures(t *testing.T) {
 	signing := newSecretKey(t, jwks.ES256)
 	sameKID := testkit.NewKey(t, jwks.ES256, jwks.WithKeyID(signing.key.KeyID()))
@@ -385,6 +346,14 @@ func TestRunFailures(t *testing.T) {
 	readable := writeKey("readable.key", privateJWK, 0o644)
 	corrupt := writeKey("corrupt.key", []byte("{not json"), 0o600)
 	public := writeKey("public.key", testkit.Must(signing.key.MarshalPublic(jwks.FormatJWK)), 0o600)
+	empty := writeKey("empty.key", nil, 0o600)
+
+	// A ring file cut short, as a crash of a careless writer would leave it.
+	whole := filepath.Join(dir, "whole.json")
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, exitOK, run(t.Context(), []string{"keys", "stage", "-store", whole}, envOf(nil), &stdout, &stderr), "%s", stderr.String())
+	ring := testkit.Must(os.ReadFile(whole))
+	truncated := writeKey("truncated.json", ring[:len(ring)/2], 0o600)
 
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -396,18 +365,25 @@ func TestRunFailures(t *testing.T) {
 		args []string
 		code int
 		want string
+		file string // left as it was
 	}{
-		{"key file readable by others", nil, []string{"-key-file", readable}, exitConfig, "may be read or written by others (mode 0644)"},
-		{"corrupt key file", nil, []string{"-key-file", corrupt}, exitConfig, "key file " + corrupt + ": unreadable key"},
-		{"public key in the key file", nil, []string{"-key-file", public}, exitConfig, "holds a public key"},
-		{"key file in a missing directory", nil, []string{"-key-file", filepath.Join(dir, "no", "such.key")}, exitFailure, "writing the key file"},
+		{"key file readable by others", nil, []string{"-key-file", readable}, exitConfig, "may be read or written by others (mode 0644)", readable},
+		{"corrupt key file", nil, []string{"-key-file", corrupt}, exitConfig, "key ring file " + corrupt + " is corrupt or truncated", corrupt},
+		{"truncated key ring file", nil, []string{"-store", "file:" + truncated}, exitConfig, "key ring file " + truncated + " is corrupt or truncated", truncated},
+		{"empty key file", nil, []string{"-key-file", empty}, exitConfig, "key ring file " + empty + " is empty (truncated?)", empty},
+		{"public key in the key file", nil, []string{"-key-file", public}, exitConfig, "holds a public key", public},
+		{"key file in a missing directory", nil, []string{"-key-file", filepath.Join(dir, "no", "such.key")}, exitConfig, "the directory " + filepath.Join(dir, "no") + " does not exist", ""},
 		{"two keys with one kid", map[string]string{envPrivateKey: signing.secret, envPublicKey: sameKIDSecret}, nil,
-			exitConfig, "POWERSYNC_PUBLIC_KEY: duplicate key ID"},
+			exitConfig, "POWERSYNC_PUBLIC_KEY: duplicate key ID", ""},
 		{"port in use", map[string]string{envPrivateKey: signing.secret}, []string{"-listen", busy.Addr().String()},
-			exitFailure, "listening on " + busy.Addr().String()},
+			exitFailure, "listening on " + busy.Addr().String(), ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			var before []byte
+			if tt.file != "" {
+				before = testkit.Must(os.ReadFile(tt.file))
+			}
 			var stderr testkit.LogBuffer
 			code := run(context.Background(), append(tt.args, "-log-format", "json"), envOf(tt.env), io.Discard, &stderr)
 			assert.Equal(t, tt.code, code)
@@ -415,6 +391,10 @@ func TestRunFailures(t *testing.T) {
 			assert.Equal(t, "ERROR", rec["level"])
 			assert.True(t, strings.HasPrefix(rec["msg"].(string), "powersync-auth: "), "%s", rec["msg"])
 			requireNoSecrets(t, stderr.String(), append(signing.private, signing.secret)...)
+			if tt.file != "" {
+				assert.Equal(t, before, testkit.Must(os.ReadFile(tt.file)), "the file is left byte for byte as it was")
+				assert.NoFileExists(t, tt.file+".tmp", "no stray files")
+			}
 		})
 	}
 }

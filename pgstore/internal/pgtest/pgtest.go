@@ -1,83 +1,42 @@
-// Package pgtest gives the tests of pgstore real PostgreSQL databases.
+// Package pgtest gives the tests of pgstore real PostgreSQL databases: it is
+// the root module's internal/pgtest (the one helper of every module's
+// PostgreSQL tests, which imports no driver), with pgx to make and drop
+// the databases.
 //
-// The database server is the one POWERSYNC_JWKS_TEST_DATABASE_URL names
-// (a postgres:// URL of a role that may create databases; .ci/run sets it
-// to the server scripts/postgres starts), or else a throwaway cluster this
-// package starts on first use when initdb is on the PATH (or in Debian's
-// /usr/lib/postgresql/*/bin), and stops when the package's tests are done
-// (see Main). With neither, a test that needs
-// a database is skipped, except under CI (CI set), where it fails.
+// The database server is the one POWERSYNC_JWKS_TEST_DATABASE_URL names,
+// or else a throwaway cluster started on first use when initdb is on the
+// PATH (or in Debian's /usr/lib/postgresql/*/bin), and stopped when the
+// package's tests are done (see Main). With neither, a test that needs a
+// database is skipped, except under CI (CI set), where it fails.
 package pgtest
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"fmt"
-	"net/url"
-	"os"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/powersync-jwks/jwks/internal/pgtest"
 )
 
 // EnvURL names the variable that points the tests at a server of one's own.
-const EnvURL = "POWERSYNC_JWKS_TEST_DATABASE_URL"
+const EnvURL = pgtest.EnvURL
 
-var shared struct {
-	once   sync.Once
-	server *Server // started by us, or nil
-	url    string  // of the server's maintenance database
-	skip   string  // why there is no server
-	err    error   // why the server could not be started
-}
+// A Server is a throwaway PostgreSQL cluster of a test's own, which the
+// test may stop and start again (see pgtest.Server).
+type Server struct{ *pgtest.Server }
 
 // Main runs a package's tests, then stops the server Database started, if
 // it started one. Call it from TestMain:
 //
 //	func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
-func Main(m *testing.M) int {
-	code := m.Run()
-	if shared.server != nil {
-		if err := shared.server.destroy(); err != nil {
-			fmt.Fprintln(os.Stderr, "pgtest: stopping the test server:", err)
-			if code == 0 {
-				code = 1
-			}
-		}
-	}
-	return code
-}
+func Main(m *testing.M) int { return pgtest.Main(m) }
 
 // Database returns the URL of a new, empty database, dropped (its sessions
 // ended) when the test is done, so that tests may run in parallel.
 func Database(t testing.TB) string {
 	t.Helper()
-	shared.once.Do(func() {
-		if u := os.Getenv(EnvURL); u != "" {
-			shared.url = u
-			return
-		}
-		s, why := findServer()
-		if s == nil {
-			shared.skip = why
-			return
-		}
-		if shared.err = s.start(); shared.err != nil {
-			_ = s.destroy()
-			return
-		}
-		shared.server, shared.url = s, s.URL("postgres")
-	})
-	switch {
-	case shared.skip != "":
-		unavailable(t, shared.skip)
-	case shared.err != nil:
-		t.Fatalf("pgtest: starting a PostgreSQL server for the tests: %v", shared.err)
-	}
-	return newDatabase(t, shared.url)
+	return pgtest.Database(t, Exec)
 }
 
 // NewServer starts a server of the test's own, which the test may stop and
@@ -85,64 +44,17 @@ func Database(t testing.TB) string {
 // PATH whatever EnvURL says, and is skipped without it (failed under CI).
 func NewServer(t testing.TB) *Server {
 	t.Helper()
-	s, why := findServer()
-	if s == nil {
-		unavailable(t, why)
-	}
-	if err := s.start(); err != nil {
-		_ = s.destroy()
-		t.Fatalf("pgtest: starting a PostgreSQL server: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := s.destroy(); err != nil {
-			t.Errorf("pgtest: removing the test server: %v", err)
-		}
-	})
-	return s
+	return &Server{pgtest.NewServer(t)}
 }
 
 // NewDatabase makes a database on s, as Database does on the shared server.
 func (s *Server) NewDatabase(t testing.TB) string {
 	t.Helper()
-	return newDatabase(t, s.URL("postgres"))
+	return s.Server.NewDatabase(t, Exec)
 }
 
-func unavailable(t testing.TB, why string) {
-	t.Helper()
-	msg := fmt.Sprintf("no PostgreSQL for this test: %s; set %s to a postgres:// URL of a role that may create databases, or put PostgreSQL's initdb and pg_ctl on the PATH", why, EnvURL)
-	if os.Getenv("CI") != "" {
-		t.Fatal(msg + " (under CI this is a failure, not a skip)")
-	}
-	t.Skip(msg)
-}
-
-func newDatabase(t testing.TB, base string) string {
-	t.Helper()
-	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		t.Fatalf("pgtest: %s must be a postgres:// URL", EnvURL)
-	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "pgstore_test_" + hex.EncodeToString(b[:])
-
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := execSQL(ctx, base, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("pgtest: making a database for the test: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := execSQL(ctx, base, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("pgtest: dropping the test's database: %v", err)
-		}
-	})
-	u.Path = "/" + name
-	return u.String()
-}
-
-func execSQL(ctx context.Context, url, sql string) error {
+// Exec runs one SQL statement on the database at url, with pgx.
+func Exec(ctx context.Context, url, sql string) error {
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		return err
