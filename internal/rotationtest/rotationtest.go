@@ -167,7 +167,7 @@ func (c Config) withDefaults() Config {
 	def(&c.Pause, DefaultPause)
 	def(&c.Convergence, 2*time.Second)
 	def(&c.Margin, 50*time.Millisecond)
-	def(&c.Timeout, 3*time.Minute)
+	def(&c.Timeout, 5*time.Minute)
 	if c.MinChecks == 0 {
 		c.MinChecks = 1000
 	}
