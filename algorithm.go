@@ -179,9 +179,8 @@ func (s *algSpec) verify(pub crypto.PublicKey, input, sig []byte) bool {
 		if len(sig) != 2*s.size {
 			return false
 		}
-		r := new(big.Int).SetBytes(sig[:s.size])
-		ss := new(big.Int).SetBytes(sig[s.size:])
-		return ecdsa.Verify(pub, s.digest(&buf, input), r, ss)
+		var der [maxECDSADER]byte
+		return ecdsa.VerifyASN1(pub, s.digest(&buf, input), appendECDSADER(der[:0], sig[:s.size], sig[s.size:]))
 	case *rsa.PublicKey:
 		if len(sig) != pub.Size() {
 			return false
@@ -191,4 +190,43 @@ func (s *algSpec) verify(pub crypto.PublicKey, input, sig []byte) bool {
 		return len(sig) == ed25519.SignatureSize && ed25519.Verify(pub, input, sig)
 	}
 	return false
+}
+
+// maxECDSADER is the length of the longest ASN.1 DER ECDSA signature, of
+// P-521: SEQUENCE (with a two-byte length) of two INTEGERs of 66 bytes, each
+// with a tag, a length and perhaps a zero byte ahead.
+const maxECDSADER = 3 + 2*(2+1+66)
+
+// appendECDSADER appends the ASN.1 DER form, SEQUENCE { INTEGER r, INTEGER
+// s }, of the big-endian r and s of a JWS signature: what
+// ecdsa.VerifyASN1 reads, without the big.Int conversions of ecdsa.Verify.
+// The values are not range-checked here: VerifyASN1 refuses zero and
+// values out of range as ecdsa.Verify does.
+func appendECDSADER(dst, r, s []byte) []byte {
+	var body [maxECDSADER - 3]byte
+	b := appendASN1Int(appendASN1Int(body[:0], r), s)
+	dst = append(dst, 0x30) // SEQUENCE
+	if len(b) >= 0x80 {
+		dst = append(dst, 0x81) // one length byte follows
+	}
+	dst = append(dst, byte(len(b)))
+	return append(dst, b...)
+}
+
+// appendASN1Int appends the DER INTEGER of the unsigned big-endian v: no
+// leading zero bytes but one ahead of a high bit, so that it stays positive.
+func appendASN1Int(dst, v []byte) []byte {
+	for len(v) > 1 && v[0] == 0 {
+		v = v[1:]
+	}
+	pad := v[0]&0x80 != 0
+	n := len(v)
+	if pad {
+		n++
+	}
+	dst = append(dst, 0x02, byte(n)) // INTEGER, under 128 bytes
+	if pad {
+		dst = append(dst, 0)
+	}
+	return append(dst, v...)
 }

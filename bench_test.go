@@ -28,6 +28,7 @@ func BenchmarkSign(b *testing.B) {
 
 		b.Run(string(alg)+"/library", func(b *testing.B) {
 			b.ReportAllocs()
+			defer testkit.CPUPerOp(b)()
 			for b.Loop() {
 				if _, err := s.Sign(ctx, "user-1"); err != nil {
 					b.Fatal(err)
@@ -36,6 +37,7 @@ func BenchmarkSign(b *testing.B) {
 		})
 		b.Run(string(alg)+"/floor", func(b *testing.B) {
 			b.ReportAllocs()
+			defer testkit.CPUPerOp(b)()
 			for b.Loop() {
 				if _, err := floor.sign("user-1"); err != nil {
 					b.Fatal(err)
@@ -61,6 +63,7 @@ func BenchmarkVerify(b *testing.B) {
 
 		b.Run(string(alg)+"/library", func(b *testing.B) {
 			b.ReportAllocs()
+			defer testkit.CPUPerOp(b)()
 			for b.Loop() {
 				if _, err := v.Verify(ctx, tok.Raw); err != nil {
 					b.Fatal(err)
@@ -69,6 +72,7 @@ func BenchmarkVerify(b *testing.B) {
 		})
 		b.Run(string(alg)+"/floor", func(b *testing.B) {
 			b.ReportAllocs()
+			defer testkit.CPUPerOp(b)()
 			for b.Loop() {
 				if _, err := floor.verify(tok.Raw); err != nil {
 					b.Fatal(err)
@@ -80,30 +84,38 @@ func BenchmarkVerify(b *testing.B) {
 
 // BenchmarkAnonymousEndpoint compares a whole request to the anonymous token
 // endpoint, in process, with Signer.Sign alone: what the handler adds to
-// the signature (routing excluded).
+// the signature (routing excluded). With the shared subject ("shared") the
+// handler signs once a second and hands that token out; with unique
+// subjects ("unique") it signs per request.
 func BenchmarkAnonymousEndpoint(b *testing.B) {
 	ctx := context.Background()
 	s := newSigner(b, testkit.NewKey(b, jwks.ES256))
-	h := newTokenHandler(b, s, jwks.Anonymous())
 	req := httptest.NewRequest(http.MethodGet, "/powersync-auth-anonymous", nil)
-
-	b.Run("handler", func(b *testing.B) {
-		w := &discardWriter{header: make(http.Header)}
-		b.ReportAllocs()
-		for b.Loop() {
-			clear(w.header)
-			h.ServeHTTP(w, req)
-		}
-		if w.status != http.StatusOK {
-			b.Fatalf("status %d", w.status)
-		}
-	})
-	b.Run("sign", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := s.Sign(ctx, jwks.AnonymousSubject); err != nil {
-				b.Fatal(err)
+	for _, mode := range []struct {
+		name string
+		opts []jwks.AnonymousOption
+	}{{"shared", nil}, {"unique", []jwks.AnonymousOption{jwks.WithUniqueSubjects()}}} {
+		h := newTokenHandler(b, s, jwks.Anonymous(mode.opts...))
+		b.Run(mode.name+"/handler", func(b *testing.B) {
+			w := &discardWriter{header: make(http.Header)}
+			b.ReportAllocs()
+			defer testkit.CPUPerOp(b)()
+			for b.Loop() {
+				clear(w.header)
+				h.ServeHTTP(w, req)
 			}
-		}
-	})
+			if w.status != http.StatusOK {
+				b.Fatalf("status %d", w.status)
+			}
+		})
+		b.Run(mode.name+"/sign", func(b *testing.B) {
+			b.ReportAllocs()
+			defer testkit.CPUPerOp(b)()
+			for b.Loop() {
+				if _, err := s.Sign(ctx, jwks.AnonymousSubject); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

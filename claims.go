@@ -61,13 +61,16 @@ func (c *Claims) Get(name string, v any) (bool, error) {
 // call.
 func (c *Claims) Extra() map[string]any {
 	extra := make(map[string]any)
-	for name, raw := range c.members {
+	for _, m := range c.members { // in order: the last of a name wins
+		name := string(m.name)
 		if slices.Contains(reservedClaims, name) {
 			continue
 		}
 		var v any
-		if json.Unmarshal(raw, &v) == nil {
+		if json.Unmarshal(m.value, &v) == nil {
 			extra[name] = v
+		} else {
+			delete(extra, name)
 		}
 	}
 	return extra
@@ -105,7 +108,7 @@ func readClaims(o jsonObject) (tokenClaims, error) {
 		// Optional, but a number when present: PowerSync refuses null.
 		return tc, errors.New(`"nbf" is null`)
 	}
-	tc.Aud, tc.Parameters = o["aud"], o["parameters"]
+	tc.Aud, tc.Parameters = o.value("aud"), o.value("parameters")
 	return tc, nil
 }
 

@@ -41,6 +41,7 @@ var (
 	problemTooLarge      = problem{http.StatusRequestEntityTooLarge, "invalid_request", "the request body is too large"}
 	problemRateLimited   = problem{http.StatusTooManyRequests, "rate_limited", "too many token requests; retry later"}
 	problemUnavailable   = problem{http.StatusServiceUnavailable, "temporarily_unavailable", "the keys to check the token cannot be fetched; try again later"}
+	problemBusy          = problem{http.StatusServiceUnavailable, "temporarily_unavailable", "the server is busy; try again later"}
 	problemInternal      = problem{http.StatusInternalServerError, "server_error", "internal error"}
 )
 

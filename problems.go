@@ -2,8 +2,10 @@ package jwks
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -94,20 +96,20 @@ func (v *Verifier) claimProblems(seg string) []error {
 	// readClaims stops at the first claim of the wrong type: read each
 	// member on its own, and the registered claims from those that pass. A
 	// claim of the wrong type is that one problem, not also a missing claim.
-	usable := make(jsonObject, len(o))
-	bad := make(map[string]bool)
-	names := make([]string, 0, len(o))
-	for name := range o {
-		names = append(names, name)
+	last := make(map[string]json.RawMessage, len(o)) // the last of a name wins
+	for _, m := range o {
+		last[string(m.name)] = m.value
 	}
-	slices.Sort(names)
-	for _, name := range names {
-		if _, err := readClaims(jsonObject{name: o[name]}); err != nil {
+	usable := make(jsonObject, 0, len(last))
+	bad := make(map[string]bool)
+	for _, name := range slices.Sorted(maps.Keys(last)) {
+		member := jsonMember{name: []byte(name), value: last[name]}
+		if _, err := readClaims(jsonObject{member}); err != nil {
 			problems = append(problems, &ProblemError{name, fmt.Errorf("%w: claims: %v", ErrMalformed, err)})
 			bad[name] = true
 			continue
 		}
-		usable[name] = o[name]
+		usable = append(usable, member)
 	}
 	tc, err := readClaims(usable)
 	if err != nil { // not expected: each member passed on its own

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,6 +34,14 @@ const (
 // current signing key without a lock on each [Signer.Sign], so tokens keep being
 // signed while the set is replaced, each with the key that was current when
 // it began.
+//
+// A Signer makes at most GOMAXPROCS (as it was when NewSigner ran)
+// signatures at once with keys held in the process; further calls of Sign
+// wait their turn, first come first served, so that under load (RS256 takes
+// about a millisecond per signature) latency grows with the queue rather
+// than every signature slowing down together. External keys
+// ([NewExternalKey]) are not limited: their signatures wait for a KMS or an
+// HSM, not for the CPU.
 type Signer struct {
 	ks        *KeySet
 	audiences []string
@@ -44,6 +53,10 @@ type Signer struct {
 	// The JSON of the claims that are the same in every token, built once:
 	// `,"aud":…` and `,"iss":…`.
 	fixedClaims []byte
+
+	// slots bounds the signatures in progress with in-process keys: a
+	// signature holds a slot (a value in the channel) while it runs.
+	slots chan struct{}
 }
 
 // WithTokenLifetime sets how long tokens are valid: at least a second, at
@@ -77,6 +90,7 @@ func NewSigner(ks *KeySet, audience string, opts ...SignerOption) (*Signer, erro
 		audiences: []string{audience},
 		lifetime:  DefaultTokenLifetime,
 		now:       time.Now,
+		slots:     make(chan struct{}, runtime.GOMAXPROCS(0)),
 	}
 	for _, opt := range opts {
 		opt.applySigner(s)
@@ -170,28 +184,73 @@ func WithClaim(name string, value any) SignOption {
 // configured, "jti" when [WithTokenID] is on, then "parameters" and any
 // [WithClaim] claims.
 //
-// ctx is checked before signing; it cannot interrupt a signature in
-// progress, as [crypto.Signer] (behind an external key) takes no context.
+// ctx bounds the wait for a turn to sign (see [Signer]): when it ends
+// first, Sign returns an error wrapping [ErrUnavailable] and ctx's error,
+// which the token handler answers with 503. It cannot interrupt a signature
+// in progress, as [crypto.Signer] (behind an external key) takes no context.
 func (s *Signer) Sign(ctx context.Context, subject string, opts ...SignOption) (*Token, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if subject == "" {
-		return nil, errors.New("jwks: empty subject")
-	}
-	if !utf8.ValidString(subject) {
-		return nil, errors.New("jwks: subject is not valid UTF-8")
+	if err := checkSubject(subject); err != nil {
+		return nil, err
 	}
 	var req signRequest
 	for _, opt := range opts {
 		opt(&req)
 	}
-
 	key := s.ks.load().signing
 	if key == nil {
 		return nil, fmt.Errorf("%w: the key set has no signing key", ErrPublicKey)
 	}
-	now := s.now().Truncate(time.Second)
+	if err := s.acquire(ctx, key); err != nil {
+		return nil, err
+	}
+	defer s.release(key)
+	return s.signAt(key, s.now(), subject, &req)
+}
+
+// checkSubject refuses a subject that is empty or not valid UTF-8.
+func checkSubject(subject string) error {
+	if subject == "" {
+		return errors.New("jwks: empty subject")
+	}
+	if !utf8.ValidString(subject) {
+		return errors.New("jwks: subject is not valid UTF-8")
+	}
+	return nil
+}
+
+// acquire waits for a turn to sign with key, until ctx ends; release ends
+// the turn. External keys need no turn.
+func (s *Signer) acquire(ctx context.Context, key *Key) error {
+	if key.external {
+		return nil
+	}
+	select {
+	case s.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case s.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%w: no turn to sign before the request ended: %w", ErrUnavailable, context.Cause(ctx))
+	}
+}
+
+// release ends the turn acquire began.
+func (s *Signer) release(key *Key) {
+	if !key.external {
+		<-s.slots
+	}
+}
+
+// signAt signs the token for subject issued at now (in whole seconds) with
+// key. The caller holds a turn to sign (see acquire).
+func (s *Signer) signAt(key *Key, now time.Time, subject string, req *signRequest) (*Token, error) {
+	now = now.Truncate(time.Second)
 	exp := now.Add(s.lifetime.Truncate(time.Second))
 	tok := &Token{Subject: subject, KeyID: key.kid, IssuedAt: now, ExpiresAt: exp}
 

@@ -8,6 +8,9 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -303,4 +306,45 @@ func TestSignerExternalECDSAConversion(t *testing.T) {
 			require.NoError(t, err, c.alg)
 		}
 	}
+}
+
+func TestSignerWaitsForATurn(t *testing.T) {
+	s := newSigner(t, testkit.Key(t, jwks.ES256))
+	jwks.SetSignTurns(s, 1)
+	giveBack := jwks.TakeSignTurn(s) // a signature in progress
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	_, err := s.Sign(ctx, "u")
+	require.Error(t, err)
+	assert.ErrorIs(t, err, jwks.ErrUnavailable)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+
+	h := newTokenHandler(t, s, jwks.Anonymous(jwks.WithUniqueSubjects()), jwks.WithLogger(slog.New(slog.DiscardHandler)))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil).WithContext(ctx))
+	requireJSONError(t, rec.Result(), http.StatusServiceUnavailable, "temporarily_unavailable")
+
+	done := make(chan error)
+	go func() {
+		_, err := s.Sign(context.Background(), "u")
+		done <- err
+	}()
+	select {
+	case <-done:
+		t.Fatal("signed without a turn")
+	case <-time.After(10 * time.Millisecond):
+	}
+	giveBack()
+	require.NoError(t, <-done, "the waiting signature goes once the turn is given back")
+}
+
+func TestSignerExternalKeysNeedNoTurn(t *testing.T) {
+	key, err := jwks.NewExternalKey(&countingSigner{Signer: privateOf(t, testkit.Key(t, jwks.ES256)).(crypto.Signer)}, jwks.ES256)
+	require.NoError(t, err)
+	s := newSigner(t, key)
+	jwks.SetSignTurns(s, 1)
+	defer jwks.TakeSignTurn(s)()
+	_, err = s.Sign(context.Background(), "u")
+	assert.NoError(t, err, "a KMS signature waits for the KMS, not for a CPU")
 }

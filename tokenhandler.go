@@ -82,6 +82,10 @@ type tokenHandler struct {
 	limiterSet    bool // WithRateLimit was given, perhaps with nil
 	maxBody       int64
 	allow         []string // the Allow header
+
+	// shared hands out the token of the current second when every caller
+	// gets the same identity (tokencache.go); nil otherwise.
+	shared *secondCache
 }
 
 // tokenResponse is the body of a successful token request. PowerSync's
@@ -105,9 +109,14 @@ type tokenResponse struct {
 // {"error": code, "error_description": text}: 401 with WWW-Authenticate:
 // Bearer when the caller is not signed in, 403 when it may not have a token,
 // 405 for another method, 413 for a large body, 429 with Retry-After when
-// rate-limited, 503 when an upstream cannot be reached, 500 otherwise (an
+// rate-limited, 503 when an upstream cannot be reached or the request ends
+// while it waits for its turn to sign (see [Signer]), 500 otherwise (an
 // Authenticator that panics included: the handler recovers). The reason goes
 // to the log (see [WithLogger]), never to the client.
+//
+// With an [Anonymous] authenticator whose subject is shared (the default),
+// the handler signs one token per second and signing key and hands it to
+// every caller of that second; see [Anonymous] for why that is safe.
 //
 // The error reports configuration no request could be served with: a nil
 // s or a, a powersync_url that is not an http or https URL, a body limit
@@ -131,6 +140,9 @@ func NewTokenHandler(s *Signer, a Authenticator, opts ...TokenHandlerOption) (ht
 	h.allow = []string{"GET, POST"}
 	if len(h.origins) > 0 {
 		h.allow = []string{"GET, POST, OPTIONS"}
+	}
+	if sa, ok := a.(sharedAuthenticator); ok && sa.identityShared() && !s.tokenID {
+		h.shared = newSecondCache(s, h.responseBody)
 	}
 	return h, nil
 }
@@ -238,6 +250,34 @@ func (h *tokenHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	var body []byte
+	if h.shared != nil {
+		var t *cachedToken
+		if t, err = h.shared.get(r.Context(), id); err == nil {
+			body = t.body
+		}
+	} else {
+		body, err = h.mint(r, id)
+	}
+	if err != nil {
+		p := problemInternal
+		if errors.Is(err, ErrUnavailable) || r.Context().Err() != nil {
+			p = problemBusy // the request ended waiting for its turn to sign
+		}
+		h.refuse(w, r, p, fmt.Errorf("signing: %w", err))
+		return
+	}
+	hdr := w.Header()
+	hdr[headerContentType] = headerJSON
+	hdr["Cache-Control"] = headerNoStore
+	hdr["Pragma"] = headerNoCache
+	hdr["X-Content-Type-Options"] = headerNoSniff
+	w.WriteHeader(http.StatusOK)
+	w.Write(body) //nolint:errcheck // the client went away; nothing to do
+}
+
+// mint signs a token for id and returns the response body.
+func (h *tokenHandler) mint(r *http.Request, id *Identity) ([]byte, error) {
 	var opts []SignOption
 	if id.Parameters != nil {
 		opts = append(opts, WithParameters(id.Parameters))
@@ -247,9 +287,14 @@ func (h *tokenHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	tok, err := h.signer.Sign(r.Context(), id.Subject, opts...)
 	if err != nil {
-		h.refuse(w, r, problemInternal, fmt.Errorf("signing: %w", err))
-		return
+		return nil, err
 	}
+	return h.responseBody(tok)
+}
+
+// responseBody returns the JSON answer, newline included, that hands out
+// tok.
+func (h *tokenHandler) responseBody(tok *Token) ([]byte, error) {
 	body, err := json.Marshal(tokenResponse{
 		Token:        tok.Raw,
 		PowerSyncURL: h.powersyncURL,
@@ -257,16 +302,9 @@ func (h *tokenHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		UserID:       tok.Subject,
 	})
 	if err != nil {
-		h.refuse(w, r, problemInternal, err)
-		return
+		return nil, err
 	}
-	hdr := w.Header()
-	hdr[headerContentType] = headerJSON
-	hdr["Cache-Control"] = headerNoStore
-	hdr["Pragma"] = headerNoCache
-	hdr["X-Content-Type-Options"] = headerNoSniff
-	w.WriteHeader(http.StatusOK)
-	w.Write(append(body, '\n')) //nolint:errcheck // the client went away; nothing to do
+	return append(body, '\n'), nil
 }
 
 // errPanicked is the error of an Authenticator that panicked: a server

@@ -53,7 +53,8 @@
 //
 // With Policy.RotateEvery set, the Manager stages a next key when the active
 // key is RotateEvery − PublishAhead old and promotes it when the active key is
-// RotateEvery old. By hand (the zero Policy, or any time): Manager.Stage,
+// RotateEvery old (and the next key has been published for PublishAhead:
+// later, after a gap). By hand (the zero Policy, or any time): Manager.Stage,
 // Manager.Promote (refused before the key's publish-ahead is over, unless
 // forced, and the refusal says what would fail), Manager.Revoke, and
 // Manager.Import to bring an existing key, such as the seed project's

@@ -25,10 +25,9 @@ const maxAttempts = 16
 // Its KeySet is what the replica signs with and publishes: the active key
 // signs; the active key, then the next keys, then the retired keys are
 // published, in the same order on every replica; revoked and removed keys
-// are not. The
-// KeySet is replaced whole when the ring changes, so signing and serving
-// never wait for the Manager, the store or the network: when the store
-// cannot be read, the replica goes on with the keys it has.
+// are not. The KeySet is replaced whole when the ring changes, so signing
+// and serving never wait for the Manager, the store or the network: when
+// the store cannot be read, the replica goes on with the keys it has.
 //
 // A goroutine, started by New and running until New's context is done,
 // re-reads the ring when the store notifies a change (Store.Changes), every

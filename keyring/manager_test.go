@@ -495,6 +495,7 @@ func TestLateRefreshPublishesUnseenKeysAnew(t *testing.T) {
 	b.mu.Unlock()
 	storeB.thaw()
 	b.tick(ctx)
+	a.tick(ctx) // A's view, up to date with B's write (its own refresh may still be on its way)
 	for _, e := range a.Entries() {
 		switch e.KeyID() {
 		case seen.KeyID():

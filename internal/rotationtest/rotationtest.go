@@ -131,7 +131,7 @@ type Config struct {
 	Margin time.Duration
 	// MinChecks is the fewest token checks that must pass: 1000.
 	MinChecks int64
-	// Timeout bounds the time the rotations may take: 3 minutes.
+	// Timeout bounds the time the rotations may take: 5 minutes.
 	Timeout time.Duration
 
 	// Watch, when set, runs beside the replicas until ctx is done, reading
@@ -167,7 +167,7 @@ func (c Config) withDefaults() Config {
 	def(&c.Pause, DefaultPause)
 	def(&c.Convergence, 2*time.Second)
 	def(&c.Margin, 50*time.Millisecond)
-	def(&c.Timeout, 3*time.Minute)
+	def(&c.Timeout, 5*time.Minute)
 	if c.MinChecks == 0 {
 		c.MinChecks = 1000
 	}
