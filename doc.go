@@ -138,6 +138,19 @@
 //     [WithTokenLifetime], plus the verifiers' leeway, [DefaultLeeway]),
 //     drop it: ks.Replace(next).
 //
+// # Observing
+//
+// The package imports no metrics library. [WithObserver] (token handler)
+// and [WithJWKSObserver] (JWKS handler) take a func([Event]) that is called
+// once per answered request with its kind (token issued, token refused,
+// JWKS served), the ServeMux route, the status, a fixed reason code for a
+// refusal and the duration: a host counts them into Prometheus counters and
+// histograms, OpenTelemetry instruments or expvar (ExampleWithObserver).
+// Packages remote and supabase report their fetches of a JWKS and their
+// calls to Supabase's /auth/v1/user the same way. What the handlers log
+// (a refused request at Info, Warn for an unreachable upstream, Error for a
+// server failure) goes to [WithLogger].
+//
 // # Other packages
 //
 // Package [github.com/powersync-jwks/jwks/remote] is a [KeySource] that

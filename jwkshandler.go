@@ -36,7 +36,8 @@ func WithMaxAge(d time.Duration) JWKSHandlerOption {
 type jwksHandler struct {
 	ks           *KeySet
 	maxAge       time.Duration
-	cacheControl []string // the Cache-Control header, built from maxAge
+	cacheControl []string    // the Cache-Control header, built from maxAge
+	observe      func(Event) // WithJWKSObserver; nil: none
 }
 
 // NewJWKSHandler returns a handler that serves the public JWKS document of
@@ -70,10 +71,26 @@ func NewJWKSHandler(ks *KeySet, opts ...JWKSHandlerOption) (http.Handler, error)
 }
 
 func (h *jwksHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.observe == nil {
+		h.serve(w, r)
+		return
+	}
+	start := time.Now()
+	status := h.serve(w, r)
+	ev := Event{Kind: EventJWKSServed, Route: r.Pattern, Status: status}
+	if status == http.StatusMethodNotAllowed {
+		ev.Reason = statusReason(status)
+	}
+	ev.Duration = time.Since(start)
+	h.observe(ev)
+}
+
+// serve answers a request, and returns the status it answered.
+func (h *jwksHandler) serve(w http.ResponseWriter, r *http.Request) int {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header()["Allow"] = headerAllowGET
 		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "use GET or HEAD")
-		return
+		return http.StatusMethodNotAllowed
 	}
 	s := h.ks.load()
 	hdr := w.Header()
@@ -84,13 +101,14 @@ func (h *jwksHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr["X-Content-Type-Options"] = headerNoSniff
 	if noneMatch(r.Header["If-None-Match"], s.etag) {
 		w.WriteHeader(http.StatusNotModified)
-		return
+		return http.StatusNotModified
 	}
 	hdr["Content-Length"] = s.lengthHeader
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
 		w.Write(s.doc) //nolint:errcheck // the client went away; nothing to do
 	}
+	return http.StatusOK
 }
 
 // noneMatch reports whether an If-None-Match header matches etag, with the

@@ -81,7 +81,8 @@ type tokenHandler struct {
 	limiter       RateLimiter
 	limiterSet    bool // WithRateLimit was given, perhaps with nil
 	maxBody       int64
-	allow         []string // the Allow header
+	allow         []string    // the Allow header
+	observe       func(Event) // WithObserver; nil: none (observer.go)
 
 	// shared hands out the token of the current second when every caller
 	// gets the same identity (tokencache.go); nil otherwise.
@@ -212,7 +213,8 @@ func checkOrigin(o string) error {
 	return nil
 }
 
-func (h *tokenHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// serve answers a request; ServeHTTP (observer.go) calls it.
+func (h *tokenHandler) serve(w http.ResponseWriter, r *http.Request) {
 	allowedOrigin := h.cors(w, r)
 	switch r.Method {
 	case http.MethodGet, http.MethodPost:
@@ -251,13 +253,14 @@ func (h *tokenHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	var body []byte
+	var kid string // of the key that signed the token, for the observer
 	if h.shared != nil {
 		var t *cachedToken
 		if t, err = h.shared.get(r.Context(), id); err == nil {
-			body = t.body
+			body, kid = t.body, t.tok.KeyID
 		}
 	} else {
-		body, err = h.mint(r, id)
+		body, kid, err = h.mint(r, id)
 	}
 	if err != nil {
 		p := problemInternal
@@ -267,6 +270,7 @@ func (h *tokenHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, p, fmt.Errorf("signing: %w", err))
 		return
 	}
+	observeToken(w, kid)
 	hdr := w.Header()
 	hdr[headerContentType] = headerJSON
 	hdr["Cache-Control"] = headerNoStore
@@ -276,8 +280,9 @@ func (h *tokenHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Write(body) //nolint:errcheck // the client went away; nothing to do
 }
 
-// mint signs a token for id and returns the response body.
-func (h *tokenHandler) mint(r *http.Request, id *Identity) ([]byte, error) {
+// mint signs a token for id and returns the response body and the kid of
+// the key that signed it.
+func (h *tokenHandler) mint(r *http.Request, id *Identity) ([]byte, string, error) {
 	var opts []SignOption
 	if id.Parameters != nil {
 		opts = append(opts, WithParameters(id.Parameters))
@@ -287,9 +292,10 @@ func (h *tokenHandler) mint(r *http.Request, id *Identity) ([]byte, error) {
 	}
 	tok, err := h.signer.Sign(r.Context(), id.Subject, opts...)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return h.responseBody(tok)
+	body, err := h.responseBody(tok)
+	return body, tok.KeyID, err
 }
 
 // responseBody returns the JSON answer, newline included, that hands out
@@ -366,6 +372,7 @@ func (h *tokenHandler) refuse(w http.ResponseWriter, r *http.Request, p problem,
 	}
 	h.logger.LogAttrs(r.Context(), level, "powersync token: request refused",
 		slog.Int("status", p.status), slog.String("error", err.Error()), slog.String("remote", r.RemoteAddr))
+	observeRefusal(w, p, err)
 	writeProblem(w, p)
 }
 

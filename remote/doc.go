@@ -38,6 +38,22 @@
 // before the first good fetch, lookups fail with [jwks.ErrUnavailable], which
 // the handlers of package jwks answer with 503.
 //
+// A token naming a key ID the set lacks, whose refetch fails (the server
+// cannot be reached, answers 5xx, or the wait ends first), gets an error
+// wrapping [jwks.ErrUnavailable], not [jwks.ErrUnknownKey]: the server may
+// have published the key, so the caller is to try again (503), not be
+// refused (401).
+//
+// # Observing
+//
+// [WithObserver] has a function told of every fetch (a [FetchEvent]: loaded,
+// not modified or failed, how long it took, how many keys the set holds),
+// to count into the host's metrics; the package imports no metrics library.
+// [KeySet.LastFetch] is zero until the first good fetch, which makes a
+// readiness check:
+//
+//	ready := !keys.LastFetch().IsZero()
+//
 // # What is refused
 //
 // Documents that are not a JSON object with a "keys" array, that are larger

@@ -2,6 +2,7 @@ package remote_test
 
 import (
 	"context"
+	"expvar"
 	"fmt"
 	"log"
 	"log/slog"
@@ -46,4 +47,38 @@ func Example() {
 	fmt.Println(claims.Subject, claims.KeyID, keys.KeyIDs())
 	// Output:
 	// user-1 key-1 [key-1]
+}
+
+// A host counts the fetches of a key set, by result, into expvar (which
+// serves them as JSON on /debug/vars); a Prometheus or OpenTelemetry counter
+// is fed the same way.
+func ExampleWithObserver() {
+	key, _ := jwks.GenerateKey(jwks.ES256, jwks.WithKeyID("key-1"))
+	ks, _ := jwks.NewKeySet(key)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("ETag", ks.ETag())
+		if r.Header.Get("If-None-Match") == ks.ETag() {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		w.Write(ks.JWKS())
+	}))
+	defer srv.Close()
+
+	fetches := expvar.NewMap("jwks_fetches") // by result: loaded, not_modified, failed
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	keys, err := remote.New(ctx, srv.URL,
+		remote.WithLogger(slog.New(slog.DiscardHandler)),
+		remote.WithObserver(func(ev remote.FetchEvent) {
+			fetches.Add(string(ev.Result), 1)
+		}))
+	if err != nil {
+		log.Fatal(err)
+	}
+	_, _ = keys.LookupKey(ctx, "key-1") // waits for the first fetch
+	_ = keys.Refresh(ctx)               // 304 Not Modified
+	fmt.Println(fetches.String(), !keys.LastFetch().IsZero())
+	// Output:
+	// {"loaded": 1, "not_modified": 1} true
 }

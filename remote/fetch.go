@@ -47,7 +47,7 @@ func (ks *KeySet) fetch() error {
 			return errors.New("304 Not Modified to a request that was not conditional")
 		}
 		next := *old
-		next.fetched = time.Now()
+		next.fetched, next.notModified = time.Now(), true
 		next.refresh = ks.cfg.refreshDelay(resp.Header)
 		ks.snap.Store(&next)
 		ks.cfg.log.Debug("remote: key set not modified", "url", ks.url)

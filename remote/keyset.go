@@ -68,6 +68,8 @@ type snapshot struct {
 	etag    string               // of the document the keys came from, for If-None-Match
 	fetched time.Time            // of the last good fetch (a 304 counts)
 	refresh time.Duration        // when to fetch again, after fetched
+
+	notModified bool // the fetch was a 304 Not Modified, which kept the keys
 }
 
 // key returns the key with the given ID; s may be nil.
@@ -185,8 +187,11 @@ func checkURL(raw string) error {
 // usable set (before the first good fetch, or too long after the last), it
 // waits for a fetch, begun by it or by another caller, and looks again; ctx
 // bounds the wait. The result is an error wrapping [jwks.ErrUnknownKey] if
-// the key is still not there, and one wrapping [jwks.ErrUnavailable] if
-// there is still no usable set.
+// the key is still not there after a good fetch (or the unknown key refetch
+// rate allows none, and the last fetch was good), and one wrapping
+// [jwks.ErrUnavailable] if there is still no usable set, or if the fetch
+// failed (or the last one did, and the rate allows no other) or ctx ended
+// before it was over: the server could not say whether the key exists.
 //
 // A key ID that cannot be valid (empty, over 256 bytes, holding control
 // characters) is unknown without a fetch.
@@ -206,17 +211,21 @@ func (ks *KeySet) LookupKey(ctx context.Context, kid string) (*jwks.Key, error) 
 	for after := ended; ; after = begun {
 		f, err := ks.start(after, true)
 		if err != nil {
-			if s != nil {
-				return nil, ks.unknown(kid)
+			if s == nil {
+				return nil, ks.unavailable(fmt.Errorf("no usable key set: %w", err))
 			}
-			return nil, ks.unavailable(fmt.Errorf("no usable key set: %w", err))
+			if last := ks.latest.Load(); errors.Is(err, errRateLimited) && last != nil && !last.running() && last.result() != nil {
+				// The set may lack the key only because the server could
+				// not be reached: the token may be good, so try again later.
+				return nil, ks.unavailableFor(kid, last.result())
+			}
+			return nil, ks.unknown(kid)
 		}
 		select {
 		case <-f.wait():
 		case <-ctx.Done():
 			if s != nil {
-				return nil, fmt.Errorf("remote: kid %s is not in the key set, and the context ended during a refresh: %w: %w",
-					quote.Value(kid), jwks.ErrUnknownKey, ctx.Err())
+				return nil, ks.unavailableFor(kid, ctx.Err())
 			}
 			return nil, ks.unavailable(ctx.Err())
 		}
@@ -231,7 +240,10 @@ func (ks *KeySet) LookupKey(ctx context.Context, kid string) (*jwks.Key, error) 
 		if k, ok := s.key(kid); ok {
 			return k, nil
 		}
-		if f.seq > begun || f.result() != nil {
+		if err := f.result(); err != nil {
+			return nil, ks.unavailableFor(kid, err)
+		}
+		if f.seq > begun {
 			return nil, ks.unknown(kid)
 		}
 		// f was under way before this lookup, and may have read the
@@ -254,6 +266,16 @@ func (ks *KeySet) unknown(kid string) error {
 
 func (ks *KeySet) unavailable(cause error) error {
 	return fmt.Errorf("remote: %s: %w: %w", ks.url, cause, jwks.ErrUnavailable)
+}
+
+// unavailableFor is the error of a lookup of kid, which the set does not
+// hold, when the fetch that would have found it failed or was cut short.
+// It wraps [jwks.ErrUnavailable] and not [jwks.ErrUnknownKey]: the key may
+// well exist, so the caller is to try again later (503), not be refused
+// (401).
+func (ks *KeySet) unavailableFor(kid string, cause error) error {
+	return fmt.Errorf("remote: kid %s is not in the last good key set, and fetching %s again failed: %w: %w",
+		quote.Value(kid), ks.url, cause, jwks.ErrUnavailable)
 }
 
 // usable returns the current set if it may verify tokens, fetched no longer
@@ -357,9 +379,16 @@ func (ks *KeySet) start(after uint64, limited bool) (*inflight, error) {
 	f := newInflight(ks.mark() + 1)
 	ks.latest.Store(f)
 	go func() {
+		var begin time.Time
+		if ks.cfg.observe != nil {
+			begin = time.Now()
+		}
 		err := ks.fetch()
 		if err != nil {
 			ks.logFailure(err)
+		}
+		if ks.cfg.observe != nil {
+			ks.observeFetch(begin, err)
 		}
 		f.done(err)
 	}()

@@ -227,6 +227,67 @@ func TestRateLimitsUnknownKeys(t *testing.T) {
 	})
 }
 
+// An unknown kid whose refetch fails is not known to be bad: the server
+// may have published the key and be out of reach, so the lookup says "try
+// again" (ErrUnavailable, 503), not "refused" (ErrUnknownKey, 401). Once a
+// fetch is good again, an unknown kid is unknown.
+func TestUnknownKeyWhileServerDown(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		down func(e *bubbleEnv)
+		want string
+	}{
+		{"HTTP 503", func(e *bubbleEnv) { e.srv.set(serveStatus(http.StatusServiceUnavailable)) }, "HTTP status 503"},
+		{"connection refused", func(e *bubbleEnv) { e.net.Stop(jwksHost) }, "connection refused"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				a := testkit.NewKey(t, jwks.ES256, jwks.WithKeyID("a"))
+				b := testkit.NewKey(t, jwks.ES256, jwks.WithKeyID("b"))
+				good := serveDoc(docOf(t, a, b))
+				e := newBubbleEnv(t, serveDoc(docOf(t, a)))
+				ks := e.keySet(t, WithUnknownKeyRefetch(time.Minute, 2), WithRefreshInterval(time.Hour))
+				ctx := t.Context()
+				_, err := ks.LookupKey(ctx, "a")
+				require.NoError(t, err)
+
+				tc.down(e)
+				_, err = ks.LookupKey(ctx, "b")
+				require.ErrorIs(t, err, jwks.ErrUnavailable)
+				assert.NotErrorIs(t, err, jwks.ErrUnknownKey)
+				assert.ErrorContains(t, err, tc.want)
+				assert.ErrorContains(t, err, `kid "b"`)
+				_, err = ks.LookupKey(ctx, "a")
+				require.NoError(t, err, "the known key still verifies")
+
+				// Beyond the refetch rate, the last fetch's failure still
+				// answers.
+				for range 3 {
+					_, err = ks.LookupKey(ctx, "b")
+					require.ErrorIs(t, err, jwks.ErrUnavailable)
+				}
+				if tc.name == "HTTP 503" {
+					assert.Equal(t, 1+2, e.srv.fetches(), "the first fetch and the burst of 2; then the rate allows none")
+				}
+
+				// The server is back: the key is found, and a key it does
+				// not publish is unknown.
+				if tc.name == "connection refused" {
+					e.net.Serve(jwksHost, e.srv)
+				}
+				e.srv.set(good)
+				time.Sleep(time.Minute)
+				k, err := ks.LookupKey(ctx, "b")
+				require.NoError(t, err)
+				assert.True(t, k.Equal(b))
+				_, err = ks.LookupKey(ctx, "c")
+				require.ErrorIs(t, err, jwks.ErrUnknownKey)
+				assert.NotErrorIs(t, err, jwks.ErrUnavailable)
+			})
+		})
+	}
+}
+
 func TestNoRefetchWithBurstZero(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		a := testkit.NewKey(t, jwks.ES256, jwks.WithKeyID("a"))
@@ -376,8 +437,8 @@ func TestServesStaleSetWithinMaxStaleness(t *testing.T) {
 		assert.True(t, k.Equal(a))
 		assert.True(t, fetched.Equal(ks.LastFetch()))
 		_, err = ks.LookupKey(ctx, "b")
-		require.ErrorIs(t, err, jwks.ErrUnknownKey)
-		assert.NotErrorIs(t, err, jwks.ErrUnavailable)
+		require.ErrorIs(t, err, jwks.ErrUnavailable, "the refetch for b failed: b may exist")
+		assert.NotErrorIs(t, err, jwks.ErrUnknownKey)
 
 		time.Sleep(30*time.Minute + time.Second)
 		_, err = ks.LookupKey(ctx, "a")
@@ -435,8 +496,9 @@ func TestTimeout(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 			defer cancel()
 			_, err = ks.LookupKey(ctx, "b")
-			require.ErrorIs(t, err, jwks.ErrUnknownKey)
+			require.ErrorIs(t, err, jwks.ErrUnavailable, "the refetch for b was not over: b may exist")
 			require.ErrorIs(t, err, context.DeadlineExceeded)
+			assert.NotErrorIs(t, err, jwks.ErrUnknownKey)
 		})
 	})
 }

@@ -34,7 +34,8 @@ type config struct {
 	refetchEvery   time.Duration
 	refetchBurst   int
 	log            *slog.Logger
-	sameOrigin     bool // redirects within the JWKS URL's origin are followed
+	observe        func(FetchEvent) // nil: no observer
+	sameOrigin     bool             // redirects within the JWKS URL's origin are followed
 }
 
 func defaultConfig() config {

@@ -55,9 +55,10 @@ const (
 // In strict mode ([WithStrict]) every token that passes these checks is also
 // checked by /auth/v1/user, whose answer must name the token's subject.
 //
-// Whatever the path, it requires "iss" to be the project's issuer, "aud" to
-// hold "authenticated", a "sub", a "role" among the accepted ones, no
-// "client_id" unless allowed, and applies the policy for anonymous users.
+// Whatever the path, it requires "iss" to be the project's issuer (see
+// [WithIssuer] and [WithAnyIssuer]), "aud" to hold "authenticated", a
+// "sub", a "role" among the accepted ones, no "client_id" unless allowed,
+// and applies the policy for anonymous users.
 // Its errors wrap [jwks.ErrUnauthenticated] for the anon and service_role
 // API keys (JWTs without "sub" or "aud"), sb_publishable_ and sb_secret_
 // keys, expired tokens and tokens of other projects (401);
@@ -113,7 +114,10 @@ func New(ctx context.Context, projectURL string, opts ...Option) (*Authenticator
 		return nil, fmt.Errorf("supabase: the project's JWKS: %w", err)
 	}
 	issuer := projectURL + "/auth/v1"
-	if cfg.issuer != nil {
+	switch {
+	case cfg.anyIssuer:
+		issuer = "" // the Verifier checks no issuer
+	case cfg.issuer != nil:
 		issuer = *cfg.issuer
 	}
 	verifierOpts := []jwks.VerifierOption{jwks.WithIssuer(issuer), jwks.WithMaxTokenLifetime(maxTokenLifetime)}
@@ -160,6 +164,10 @@ func (c *config) check() error {
 	switch {
 	case c.strict && c.apiKey == "":
 		return errors.New("supabase: strict mode needs the project's API key (WithAPIKey)")
+	case c.issuer != nil && *c.issuer == "":
+		return errors.New("supabase: WithIssuer(\"\"): give the issuer the tokens carry, or accept any with WithAnyIssuer")
+	case c.issuer != nil && *c.issuer != strings.TrimSpace(*c.issuer):
+		return errors.New("supabase: the issuer has surrounding spaces")
 	case strings.ContainsAny(c.apiKey, " \t\r\n"):
 		return errors.New("supabase: the API key holds whitespace")
 	case c.legacySecret != "" && len(c.legacySecret) < 32:

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -188,10 +189,69 @@ func TestPolicies(t *testing.T) {
 		a := newAuthenticator(t, sb, supabase.WithIssuer("https://auth.example.com/auth/v1"))
 		require.ErrorIs(t, authenticate(a, sb.Token(alice)), jwks.ErrIssuer)
 		require.NoError(t, authenticate(a, sb.Token(alice, supabasetest.Issuer("https://auth.example.com/auth/v1"))))
-		anyIssuer := newAuthenticator(t, sb, supabase.WithIssuer(""))
+		require.ErrorIs(t, authenticate(a, sb.Token(alice, supabasetest.Issuer(""))), jwks.ErrIssuer)
+		anyIssuer := newAuthenticator(t, sb, supabase.WithAnyIssuer())
 		require.NoError(t, authenticate(anyIssuer, sb.Token(alice, supabasetest.Issuer(""))))
 		require.NoError(t, authenticate(anyIssuer, sb.Token(alice)))
 	})
+}
+
+// Self-hosted Supabase as people run it: its docker-compose file sets no
+// GOTRUE_JWT_ISSUER (tokens carry no iss), and the server reaches it on an
+// internal URL while tokens name the public one. The default refuses both
+// (401); WithIssuer accepts the named issuer, WithAnyIssuer any or none.
+func TestSelfHostedIssuers(t *testing.T) {
+	const public = "https://supabase.example.com/auth/v1"
+	for _, tc := range []struct {
+		name     string
+		iss      string // the project's GOTRUE_JWT_ISSUER
+		opts     []supabase.Option
+		accepted bool
+	}{
+		{"no iss, default", "", nil, false},
+		{"no iss, WithAnyIssuer", "", []supabase.Option{supabase.WithAnyIssuer()}, true},
+		{"no iss, WithIssuer of the public URL", "", []supabase.Option{supabase.WithIssuer(public)}, false},
+		{"public iss, default", public, nil, false},
+		{"public iss, WithIssuer", public, []supabase.Option{supabase.WithIssuer(public)}, true},
+		{"public iss, WithAnyIssuer", public, []supabase.Option{supabase.WithAnyIssuer()}, true},
+		{"public iss, WithIssuer then WithAnyIssuer", public, []supabase.Option{supabase.WithIssuer("https://x.example"), supabase.WithAnyIssuer()}, true},
+		{"public iss, WithAnyIssuer then WithIssuer", public, []supabase.Option{supabase.WithAnyIssuer(), supabase.WithIssuer("https://x.example")}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sb := supabasetest.New(t, supabasetest.WithJWTIssuer(tc.iss))
+			alice := sb.NewUser()
+			tk := newTokens(t)
+			for _, mode := range []struct {
+				name string
+				opts []supabase.Option
+			}{
+				{"local", nil},
+				{"strict", []supabase.Option{supabase.WithStrict(), supabase.WithAPIKey(sb.AnonKey())}},
+			} {
+				t.Run(mode.name, func(t *testing.T) {
+					a := newAuthenticator(t, sb, append(slices.Clone(tc.opts), mode.opts...)...)
+					rec, _ := tk.serve(t, a, sb.Token(alice))
+					if !tc.accepted {
+						requireJSONError(t, rec, http.StatusUnauthorized, "invalid_token")
+						_, err := a.Authenticate(requestWith(sb.Token(alice)))
+						require.ErrorIs(t, err, jwks.ErrIssuer)
+						return
+					}
+					claims := tk.requireToken(t, rec)
+					assert.Equal(t, alice.ID, claims.Subject)
+
+					// The other checks stay: expired tokens, the anon key,
+					// another role.
+					for _, bad := range []string{sb.Token(alice, supabasetest.Expired()), sb.AnonKey()} {
+						rec, _ := tk.serve(t, a, bad)
+						requireJSONError(t, rec, http.StatusUnauthorized, "invalid_token")
+					}
+					rec, _ = tk.serve(t, a, sb.Token(alice, supabasetest.Role("service_role")))
+					requireJSONError(t, rec, http.StatusForbidden, "access_denied")
+				})
+			}
+		})
+	}
 }
 
 func TestIdentityHook(t *testing.T) {
@@ -268,6 +328,8 @@ func TestNewRefusals(t *testing.T) {
 		{"nil client", "https://ref.supabase.co", []supabase.Option{supabase.WithHTTPClient(nil)}, "WithHTTPClient(nil)"},
 		{"zero unverified burst", "https://ref.supabase.co", []supabase.Option{supabase.WithUnverifiedRate(time.Second, 0)}, "unverified"},
 		{"bad JWKS option", "https://ref.supabase.co", []supabase.Option{supabase.WithJWKSOptions(remote.WithMaxStaleness(0))}, "staleness"},
+		{"empty issuer", "https://ref.supabase.co", []supabase.Option{supabase.WithIssuer("")}, "WithAnyIssuer"},
+		{"issuer with spaces", "https://ref.supabase.co", []supabase.Option{supabase.WithIssuer(" https://ref.supabase.co/auth/v1")}, "spaces"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, err := supabase.New(t.Context(), tc.url, tc.opts...)

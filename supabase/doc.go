@@ -44,12 +44,28 @@
 // scheme, host and port.
 //
 // Whatever the path, the token must name the project as its issuer
-// ([WithIssuer] for self-hosted projects), hold the audience
+// ([WithIssuer] for a self-hosted project whose tokens name another URL,
+// [WithAnyIssuer] for one whose tokens carry none), hold the audience
 // "authenticated", a subject, and a role among the accepted ones
 // ([WithRoles]); tokens issued to OAuth clients are refused unless allowed
 // ([WithOAuthClients]), and Supabase's anonymous users are accepted unless
 // refused ([WithAnonymousUsers]). The anon and service_role API keys are not
 // users, and are refused.
+//
+// A token naming a key ID the cached JWKS lacks makes it fetch the JWKS
+// again; when that fetch fails (Supabase cannot be reached), the caller
+// gets 503 and tries again, rather than a 401 for a key Supabase may have
+// just published.
+//
+// # Observing
+//
+// [WithObserver] reports every call to /auth/v1/user (a [UserCallEvent]:
+// why, the status, how long it took), and
+// WithJWKSOptions(remote.WithObserver(…)) every fetch of the project's
+// JWKS, for the host to count into its metrics; the package imports no
+// metrics library. [Authenticator.JWKS] gives the key set, whose
+// [remote.KeySet.LastFetch] is zero until the JWKS has loaded once: a
+// readiness check.
 //
 // # Shaping the token
 //

@@ -20,7 +20,8 @@ type config struct {
 	apiKey          string
 	legacySecret    string
 	strict          bool
-	issuer          *string // nil: the project URL + /auth/v1
+	issuer          *string // nil: the project URL + /auth/v1, unless anyIssuer
+	anyIssuer       bool    // WithAnyIssuer: no check of "iss"
 	roles           []string
 	allowAnonymous  bool
 	clients         []string
@@ -32,6 +33,7 @@ type config struct {
 	unverifiedRate  rate.Limit
 	unverifiedBurst int
 	log             *slog.Logger // nil: slog.Default()
+	observe         func(UserCallEvent)
 }
 
 func defaultConfig() config {
@@ -71,11 +73,27 @@ func WithStrict() Option {
 }
 
 // WithIssuer sets the "iss" access tokens must carry, when it is not the
-// project URL followed by /auth/v1 (a self-hosted Auth server behind another
-// public URL). The empty string accepts any issuer, for self-hosted setups
-// whose tokens carry none.
+// project URL followed by /auth/v1: a self-hosted Supabase reached on an
+// internal URL (http://kong:8000) whose tokens name the public one
+// (GOTRUE_JWT_ISSUER, such as https://supabase.example.com/auth/v1). The
+// empty string is refused by [New]: to accept any issuer, say so with
+// [WithAnyIssuer].
 func WithIssuer(iss string) Option {
-	return func(c *config) { c.issuer = &iss }
+	return func(c *config) { c.issuer, c.anyIssuer = &iss, false }
+}
+
+// WithAnyIssuer accepts access tokens whatever their "iss", and without
+// one. Self-hosted Supabase's own docker-compose file sets no
+// GOTRUE_JWT_ISSUER, so its tokens carry no "iss" at all; a self-hosted
+// project reached on an internal URL may also name another issuer than
+// the project URL. The signature (the project's JWKS, or its legacy
+// secret), the audience, the subject and the role are still checked; what
+// is lost is the check that a token was meant for this project rather than
+// another one signed with the same keys. It is an explicit choice, for the
+// host to log at start; [WithIssuer] with the issuer the tokens carry is
+// better when they carry one.
+func WithAnyIssuer() Option {
+	return func(c *config) { c.issuer, c.anyIssuer = nil, true }
 }
 
 // WithRoles sets the "role" values accepted (default "authenticated" only).

@@ -62,7 +62,7 @@ type userResponse struct {
 
 // confirm asks Supabase's /auth/v1/user whether the token is good, and
 // updates u from the answer, which must be about the token's subject.
-func (a *Authenticator) confirm(ctx context.Context, raw string, u *User) error {
+func (a *Authenticator) confirm(ctx context.Context, raw string, u *User) (err error) {
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.userTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.userURL, nil)
@@ -73,12 +73,17 @@ func (a *Authenticator) confirm(ctx context.Context, raw string, u *User) error 
 	req.Header.Set("Authorization", "Bearer "+raw)
 	req.Header.Set("Accept", "application/json")
 	start := time.Now()
+	status := 0 // of the answer, for the observer
+	if a.cfg.observe != nil {
+		defer func() { a.observeCall(start, status, err) }()
+	}
 	res, err := a.cfg.client.Do(req)
 	if err != nil {
 		// The error text of net/http names the URL, never the headers.
 		return fmt.Errorf("supabase: /auth/v1/user: %w: %w", err, jwks.ErrUnavailable)
 	}
 	defer res.Body.Close()
+	status = res.StatusCode
 	body, err := io.ReadAll(io.LimitReader(res.Body, maxUserResponse))
 	if err != nil {
 		return fmt.Errorf("supabase: reading /auth/v1/user: %w: %w", err, jwks.ErrUnavailable)

@@ -159,6 +159,48 @@ func TestJWKSFailures(t *testing.T) {
 			require.ErrorIs(t, err, jwks.ErrUnavailable, "until it is an hour old")
 		})
 	})
+
+	// Supabase rotates its key and becomes unreachable before the cached
+	// JWKS has the new one: a token of the new key may be good, so the
+	// caller is told to try again (503), not refused (401).
+	for name, failure := range map[string]supabasetest.Failure{
+		"503": supabasetest.Unavailable, "connection reset": supabasetest.Reset, "no answer": supabasetest.Hang,
+	} {
+		t.Run("unknown kid while down: "+name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				sb := supabasetest.New(t, supabasetest.WithInMemoryNetwork())
+				a := newAuthenticator(t, sb, supabase.WithJWKSOptions(remote.WithFetchTimeout(2*time.Second)))
+				tk := newTokens(t)
+				alice := sb.NewUser()
+				old := sb.Token(alice)
+				_, err := a.Authenticate(requestWith(old))
+				require.NoError(t, err)
+
+				sb.RotateKeys()
+				fresh := sb.Token(alice)
+				sb.SetFailure(failure, supabasetest.EndpointJWKS)
+				_, err = a.Authenticate(requestWith(fresh))
+				require.ErrorIs(t, err, jwks.ErrUnavailable)
+				assert.NotErrorIs(t, err, jwks.ErrUnauthenticated)
+				rec, logs := tk.serve(t, a, fresh)
+				requireJSONError(t, rec, http.StatusServiceUnavailable, "temporarily_unavailable")
+				assert.NotEmpty(t, rec.Header().Get("Retry-After"))
+				assert.Contains(t, logs, "level=WARN")
+
+				_, err = a.Authenticate(requestWith(old))
+				require.NoError(t, err, "the cached key still verifies")
+				rec, _ = tk.serve(t, a, sb.Token(alice, supabasetest.SignedByUnknownKey()))
+				requireJSONError(t, rec, http.StatusServiceUnavailable, "temporarily_unavailable")
+
+				sb.Restore()
+				time.Sleep(time.Minute) // the refetch rate and the background retries
+				rec, _ = tk.serve(t, a, fresh)
+				tk.requireToken(t, rec)
+				rec, _ = tk.serve(t, a, sb.Token(alice, supabasetest.SignedByUnknownKey()))
+				requireJSONError(t, rec, http.StatusUnauthorized, "invalid_token")
+			})
+		})
+	}
 }
 
 func TestKeyRotation(t *testing.T) {

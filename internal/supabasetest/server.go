@@ -85,6 +85,7 @@ type config struct {
 	inMemory       bool
 	now            func() time.Time
 	tokenLifetime  time.Duration
+	jwtIssuer      *string // nil: URL()+"/auth/v1"
 }
 
 // An Option configures New.
@@ -164,6 +165,16 @@ func WithInMemoryNetwork() Option {
 // time /user checks exp against. The default is time.Now.
 func WithClock(now func() time.Time) Option {
 	return func(c *config) { c.now = now }
+}
+
+// WithJWTIssuer sets the iss of the user tokens, as GOTRUE_JWT_ISSUER
+// does: another URL than the project's (a self-hosted project reached on an
+// internal URL whose tokens name the public one), or, when iss is "", no
+// iss at all, as self-hosted Supabase's own docker-compose file makes them
+// (it sets no GOTRUE_JWT_ISSUER). The default is URL()+"/auth/v1", as on
+// hosted projects. The token option Issuer changes one token.
+func WithJWTIssuer(iss string) Option {
+	return func(c *config) { c.jwtIssuer = &iss }
 }
 
 // WithTokenLifetime sets the lifetime of minted access tokens (the
@@ -289,15 +300,24 @@ func (s *Server) handler() http.Handler {
 // http://<ref>.supabase.test with WithInMemoryNetwork.
 func (s *Server) URL() string { return s.url }
 
-// Issuer returns the iss of the project's user tokens, URL()+"/auth/v1".
-func (s *Server) Issuer() string { return s.url + "/auth/v1" }
+// Issuer returns the iss of the project's user tokens: URL()+"/auth/v1"
+// unless WithJWTIssuer says otherwise, "" when they carry none.
+func (s *Server) Issuer() string {
+	if s.cfg.jwtIssuer != nil {
+		return *s.cfg.jwtIssuer
+	}
+	return s.authURL()
+}
+
+// authURL is the base URL of the Auth server, URL()+"/auth/v1".
+func (s *Server) authURL() string { return s.url + "/auth/v1" }
 
 // JWKSURL returns the URL of the project's JWKS,
-// Issuer()+"/.well-known/jwks.json".
-func (s *Server) JWKSURL() string { return s.Issuer() + "/.well-known/jwks.json" }
+// URL()+"/auth/v1/.well-known/jwks.json".
+func (s *Server) JWKSURL() string { return s.authURL() + "/.well-known/jwks.json" }
 
-// UserURL returns the URL of GoTrue's user endpoint, Issuer()+"/user".
-func (s *Server) UserURL() string { return s.Issuer() + "/user" }
+// UserURL returns the URL of GoTrue's user endpoint, URL()+"/auth/v1/user".
+func (s *Server) UserURL() string { return s.authURL() + "/user" }
 
 // Ref returns the project ref.
 func (s *Server) Ref() string { return s.cfg.ref }

@@ -261,6 +261,33 @@ func TestURLs(t *testing.T) {
 	assert.Equal(t, 1, fetchJWKS(t, sb).Len())
 }
 
+func TestJWTIssuer(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		iss  string
+	}{
+		{"none, as self-hosted compose", ""},
+		{"the public URL", "https://supabase.example.com/auth/v1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sb := supabasetest.New(t, supabasetest.WithJWTIssuer(tc.iss))
+			assert.Equal(t, tc.iss, sb.Issuer())
+			assert.Equal(t, sb.URL()+"/auth/v1/.well-known/jwks.json", sb.JWKSURL(), "the endpoints stay on the project URL")
+			alice := sb.NewUser()
+			token := sb.Token(alice)
+			_, claims := parts(t, token)
+			if tc.iss == "" {
+				assert.NotContains(t, claims, "iss")
+			} else {
+				assert.Equal(t, tc.iss, claims["iss"])
+			}
+			assert.Equal(t, 200, getUser(t, sb, sb.AnonKey(), token).status, "GoTrue does not check iss")
+			_, claims = parts(t, sb.Token(alice, supabasetest.Issuer("https://other.example/auth/v1")))
+			assert.Equal(t, "https://other.example/auth/v1", claims["iss"], "the token option still wins")
+		})
+	}
+}
+
 func TestJWKS(t *testing.T) {
 	get := func(t *testing.T, sb *supabasetest.Server, method string, hdr ...string) (*http.Response, []byte) {
 		t.Helper()

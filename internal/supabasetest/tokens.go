@@ -128,7 +128,6 @@ func (s *Server) accessToken(sess *Session, opts []TokenOption) string {
 		userMeta = map[string]any{}
 	}
 	claims := map[string]any{
-		"iss":           s.Issuer(),
 		"sub":           u.ID,
 		"aud":           RoleAuthenticated,
 		"email":         u.Email,
@@ -140,6 +139,9 @@ func (s *Server) accessToken(sess *Session, opts []TokenOption) string {
 		"amr":           []any{map[string]any{"method": method, "timestamp": sess.signedInAt.Unix()}},
 		"session_id":    sess.id,
 		"is_anonymous":  u.IsAnonymous,
+	}
+	if iss := s.Issuer(); iss != "" {
+		claims["iss"] = iss
 	}
 	alg := HS256
 	if k := s.keys.Load().current; k != nil {
