@@ -26,7 +26,7 @@ func BenchmarkSign(b *testing.B) {
 		s := newSigner(b, key)
 		floor := newFloorSigner(string(alg), key.KeyID(), privateOf(b, key), testAudience)
 
-		b.Run(string(alg)+"/library", func(b *testing.B) {
+		testkit.RunPair(b, string(alg), [2]string{"library", "floor"}, [2]func(*testing.B){func(b *testing.B) {
 			b.ReportAllocs()
 			defer testkit.CPUPerOp(b)()
 			for b.Loop() {
@@ -34,8 +34,7 @@ func BenchmarkSign(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-		})
-		b.Run(string(alg)+"/floor", func(b *testing.B) {
+		}, func(b *testing.B) {
 			b.ReportAllocs()
 			defer testkit.CPUPerOp(b)()
 			for b.Loop() {
@@ -43,7 +42,7 @@ func BenchmarkSign(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-		})
+		}})
 	}
 }
 
@@ -61,7 +60,7 @@ func BenchmarkVerify(b *testing.B) {
 		require.NoError(b, err)
 		floor := floorVerifierFor(testAudience, key)
 
-		b.Run(string(alg)+"/library", func(b *testing.B) {
+		testkit.RunPair(b, string(alg), [2]string{"library", "floor"}, [2]func(*testing.B){func(b *testing.B) {
 			b.ReportAllocs()
 			defer testkit.CPUPerOp(b)()
 			for b.Loop() {
@@ -69,8 +68,7 @@ func BenchmarkVerify(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-		})
-		b.Run(string(alg)+"/floor", func(b *testing.B) {
+		}, func(b *testing.B) {
 			b.ReportAllocs()
 			defer testkit.CPUPerOp(b)()
 			for b.Loop() {
@@ -78,7 +76,7 @@ func BenchmarkVerify(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-		})
+		}})
 	}
 }
 
@@ -96,7 +94,7 @@ func BenchmarkAnonymousEndpoint(b *testing.B) {
 		opts []jwks.AnonymousOption
 	}{{"shared", nil}, {"unique", []jwks.AnonymousOption{jwks.WithUniqueSubjects()}}} {
 		h := newTokenHandler(b, s, jwks.Anonymous(mode.opts...))
-		b.Run(mode.name+"/handler", func(b *testing.B) {
+		testkit.RunPair(b, mode.name, [2]string{"handler", "sign"}, [2]func(*testing.B){func(b *testing.B) {
 			w := &discardWriter{header: make(http.Header)}
 			b.ReportAllocs()
 			defer testkit.CPUPerOp(b)()
@@ -107,8 +105,7 @@ func BenchmarkAnonymousEndpoint(b *testing.B) {
 			if w.status != http.StatusOK {
 				b.Fatalf("status %d", w.status)
 			}
-		})
-		b.Run(mode.name+"/sign", func(b *testing.B) {
+		}, func(b *testing.B) {
 			b.ReportAllocs()
 			defer testkit.CPUPerOp(b)()
 			for b.Loop() {
@@ -116,6 +113,6 @@ func BenchmarkAnonymousEndpoint(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-		})
+		}})
 	}
 }

@@ -191,15 +191,17 @@ func BenchmarkJWKSHandler(b *testing.B) {
 	require.Equal(b, http.StatusOK, rec.Code)
 	header, doc := rec.Header().Clone(), rec.Body.Bytes()
 
-	b.Run("library", func(b *testing.B) { benchmarkHandler(b, lib) })
-	b.Run("static", func(b *testing.B) {
-		benchmarkHandler(b, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			h := w.Header()
-			for k, v := range header {
-				h[k] = v
-			}
-			w.WriteHeader(http.StatusOK)
-			w.Write(doc)
-		}))
+	testkit.RunPair(b, "", [2]string{"library", "static"}, [2]func(*testing.B){
+		func(b *testing.B) { benchmarkHandler(b, lib) },
+		func(b *testing.B) {
+			benchmarkHandler(b, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				h := w.Header()
+				for k, v := range header {
+					h[k] = v
+				}
+				w.WriteHeader(http.StatusOK)
+				w.Write(doc)
+			}))
+		},
 	})
 }

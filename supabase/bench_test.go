@@ -64,21 +64,21 @@ func serveLoop(b *testing.B, h http.Handler, req *http.Request) {
 // counted: it runs in the benchmark's process). Both sign an ES256
 // PowerSync token.
 func BenchmarkSignedIn(b *testing.B) {
-	for _, m := range []struct {
-		name string
-		opts func(sb *supabasetest.Server) []supabase.Option
-	}{
-		{"local", func(*supabasetest.Server) []supabase.Option { return nil }},
-		{"strict", func(sb *supabasetest.Server) []supabase.Option {
-			return []supabase.Option{supabase.WithStrict(), supabase.WithAPIKey(sb.AnonKey())}
-		}},
-	} {
-		b.Run(m.name, func(b *testing.B) {
-			sb := supabasetest.New(b)
-			h, req := signedInRequest(b, sb, newAuthenticator(b, sb, m.opts(sb)...), jwks.ES256)
-			serveLoop(b, h, req)
-		})
+	strict := func(sb *supabasetest.Server) []supabase.Option {
+		return []supabase.Option{supabase.WithStrict(), supabase.WithAPIKey(sb.AnonKey())}
 	}
+	run := func(opts func(sb *supabasetest.Server) []supabase.Option) func(*testing.B) {
+		return func(b *testing.B) {
+			sb := supabasetest.New(b)
+			var o []supabase.Option
+			if opts != nil {
+				o = opts(sb)
+			}
+			h, req := signedInRequest(b, sb, newAuthenticator(b, sb, o...), jwks.ES256)
+			serveLoop(b, h, req)
+		}
+	}
+	testkit.RunPair(b, "", [2]string{"local", "strict"}, [2]func(*testing.B){run(nil), run(strict)})
 }
 
 // BenchmarkSignedInRepeat bounds what handing the same signed-in identity
@@ -92,15 +92,17 @@ func BenchmarkSignedInRepeat(b *testing.B) {
 		sb := supabasetest.New(b)
 		a := newAuthenticator(b, sb)
 		h, req := signedInRequest(b, sb, a, alg)
-		b.Run(string(alg)+"/request", func(b *testing.B) { serveLoop(b, h, req) })
-		b.Run(string(alg)+"/authenticate", func(b *testing.B) {
-			b.ReportAllocs()
-			defer testkit.CPUPerOp(b)()
-			for b.Loop() {
-				if _, err := a.Authenticate(req); err != nil {
-					b.Fatal(err)
+		testkit.RunPair(b, string(alg), [2]string{"request", "authenticate"}, [2]func(*testing.B){
+			func(b *testing.B) { serveLoop(b, h, req) },
+			func(b *testing.B) {
+				b.ReportAllocs()
+				defer testkit.CPUPerOp(b)()
+				for b.Loop() {
+					if _, err := a.Authenticate(req); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
+			},
 		})
 	}
 }

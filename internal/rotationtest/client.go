@@ -51,11 +51,12 @@ func parseToken(raw string, leeway time.Duration) (token, error) {
 
 // tally counts what the clients saw.
 type tally struct {
-	minted, unavailable, verified, failed, late, restarts atomic.Int64
+	minted, unavailable, verified, failed, late, idle, restarts atomic.Int64
 
 	mu     sync.Mutex // guards the fields below
 	until  map[string]time.Time
 	issues []string
+	notes  []string
 	stall  time.Duration
 }
 
@@ -99,6 +100,21 @@ func (t *tally) problem(format string, args ...any) {
 	}
 }
 
+// note keeps a line for the log that is not a problem.
+func (t *tally) note(format string, args ...any) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.notes) < 10 {
+		t.notes = append(t.notes, fmt.Sprintf(format, args...))
+	}
+}
+
+func (t *tally) noted() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Clone(t.notes)
+}
+
 func (t *tally) problems() []string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -128,12 +144,20 @@ func client(id int, cfg Config, rec *recorder, reps []*replica, caches []*powerS
 		}
 		now.Store(at.UnixNano())
 		i := rand.IntN(len(verifiers))
-		_, err := verifiers[i].Verify(context.Background(), tok.raw)
+		var refusedIdle bool
+		_, err := verifiers[i].Verify(withIdleNote(context.Background(), &refusedIdle), tok.raw)
 		switch {
 		case err == nil:
 			tally.verified.Add(1)
 		case !time.Now().Before(tok.validUntil):
 			tally.late.Add(1) // checked after its end: it says nothing of the keys
+		case refusedIdle && errors.Is(err, jwks.ErrUnknownKey):
+			// The verifier saw no request for longer than the policy
+			// allows (the whole test stalled): PowerSync's idle process,
+			// which refuses a new key until its refetch.
+			tally.idle.Add(1)
+			tally.note("client %d, verifier %d, idle: token of %s (%s) refused at %s (verifier's keys %v, %s): %v",
+				id, i, tok.kid, rec.history(tok.kid), at.Format(time.StampMilli), caches[i].keyIDs(), caches[i].lastFetch(), err)
 		default:
 			tally.failed.Add(1)
 			tally.problem("client %d, verifier %d: token of %s (%s) refused at %s (verifier's keys %v, %s): %v",

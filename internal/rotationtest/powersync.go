@@ -23,10 +23,18 @@ import (
 // refetchEvery); a failed fetch keeps the old keys. Each fetch goes to a
 // random one of urls (+ "/jwks"). HTTP cache headers are ignored, as
 // PowerSync ignores them.
+//
+// A cache that has had no lookup for longer than idleAfter (the policy's
+// VerifierRefresh: how stale a verifier's JWKS may be while it sees
+// traffic) is idle: the PowerSync process that no signer can keep from
+// refusing the first token of a key published meanwhile. Until the fetch
+// that its next lookup starts has ended, it notes the refusals it makes
+// (see idleNote).
 type powerSyncCache struct {
 	urls         []string
 	refresh      time.Duration
 	refetchEvery time.Duration
+	idleAfter    time.Duration
 	client       *http.Client
 	wg           sync.WaitGroup
 
@@ -38,6 +46,8 @@ type powerSyncCache struct {
 	inflight string  // the fetch in flight: where to, since when
 	budget   float64 // unknown-kid refetches allowed now
 	budgetAt time.Time
+	looked   time.Time // the last lookup
+	idle     time.Time // since when the cache is back from idleness; zero when it is not
 
 	fetches, failures atomic.Int64
 }
@@ -46,22 +56,39 @@ type powerSyncCache struct {
 // urls, refreshed as PowerSync refreshes its own every 5 minutes (here
 // every refresh), and refetched on an unknown kid as PowerSync does about
 // once a minute (here every refetchEvery). It holds no keys until a fetch.
-func newPowerSyncCache(urls []string, refresh, refetchEvery time.Duration) *powerSyncCache {
-	return &powerSyncCache{urls: urls, refresh: refresh, refetchEvery: refetchEvery,
+func newPowerSyncCache(urls []string, refresh, refetchEvery, idleAfter time.Duration) *powerSyncCache {
+	return &powerSyncCache{urls: urls, refresh: refresh, refetchEvery: refetchEvery, idleAfter: idleAfter,
 		client: &http.Client{Timeout: 10 * time.Second}, budget: 10, budgetAt: time.Now()}
 }
 
+// idleNote is the context value through which LookupKey tells its caller
+// that it refused a key while idle.
+type idleNote struct{}
+
+// withIdleNote returns a context whose lookups set *refusedIdle when an
+// idle cache refuses the key.
+func withIdleNote(ctx context.Context, refusedIdle *bool) context.Context {
+	return context.WithValue(ctx, idleNote{}, refusedIdle)
+}
+
 // LookupKey implements jwks.KeySource.
-func (c *powerSyncCache) LookupKey(_ context.Context, kid string) (*jwks.Key, error) {
+func (c *powerSyncCache) LookupKey(ctx context.Context, kid string) (*jwks.Key, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	now := time.Now()
+	if !c.looked.IsZero() && now.Sub(c.looked) > c.idleAfter {
+		c.idle = now
+	}
+	c.looked = now
 	if time.Since(c.fetched) >= c.refresh {
 		c.startFetch()
 	}
 	if k, ok := c.keys[kid]; ok {
 		return k, nil
 	}
-	now := time.Now()
+	if note, ok := ctx.Value(idleNote{}).(*bool); ok && !c.idle.IsZero() {
+		*note = true
+	}
 	c.budget = min(10, c.budget+float64(now.Sub(c.budgetAt))/float64(c.refetchEvery))
 	c.budgetAt = now
 	if c.budget >= 1 {
@@ -92,6 +119,9 @@ func (c *powerSyncCache) startFetch() {
 		}
 		c.keys, c.fetched = keys, time.Now()
 		c.from = fmt.Sprintf("from %s, started %s", url, started.Format(time.StampMilli))
+		if !c.idle.IsZero() && !started.Before(c.idle) {
+			c.idle = time.Time{} // back in step
+		}
 		c.fetches.Add(1)
 	})
 }
