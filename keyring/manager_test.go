@@ -264,8 +264,8 @@ func TestReplicasRaceOneTransition(t *testing.T) {
 		b := newManager(t, store, p, withClock(clock.Now), WithEvents(events.add))
 
 		// The policy stages a key on both at once.
-		clock.Add(full.RotateEvery - full.PublishAhead)
 		writes := store.writes.Load()
+		clock.Add(full.RotateEvery - full.PublishAhead)
 		var wg sync.WaitGroup
 		wg.Go(func() { a.tick(ctx) })
 		wg.Go(func() { b.tick(ctx) })
@@ -278,9 +278,9 @@ func TestReplicasRaceOneTransition(t *testing.T) {
 		eventually(t, 10*time.Second, func() bool { return events.count(EventStaged) == 2 }, "one key staged, after the first")
 		kid := r.entries[1].KeyID()
 
-		// Both promote it by hand at once.
-		clock.Add(full.PublishAhead)
+		// Both promote it by hand at once (or their goroutines, by the policy).
 		writes = store.writes.Load()
+		clock.Add(full.PublishAhead)
 		var errA, errB error
 		wg.Go(func() { _, errA = a.Promote(ctx, kid, false) })
 		wg.Go(func() { _, errB = b.Promote(ctx, kid, false) })
@@ -490,13 +490,15 @@ func TestLateRefreshPublishesUnseenKeysAnew(t *testing.T) {
 	require.False(t, published, "B's view is behind")
 
 	clock.Add(time.Minute)
+	b.op.Lock() // keep B's goroutine out meanwhile
 	b.mu.Lock()
 	b.upToDate = time.Now().Add(-time.Hour) // B last knew the ring long ago
 	b.mu.Unlock()
 	storeB.thaw()
-	b.tick(ctx)
-	a.tick(ctx) // A's view, up to date with B's write (its own refresh may still be on its way)
-	for _, e := range a.Entries() {
+	b.op.Unlock()
+	b.tick(ctx) // (or B's goroutine, which may come first)
+	_, r := stored(t, shared)
+	for _, e := range r.entries {
 		switch e.KeyID() {
 		case seen.KeyID():
 			assert.Equal(t, seen.Published, e.Published, "B had published it all along")
