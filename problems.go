@@ -25,6 +25,7 @@ type ProblemError struct {
 	Err  error // wraps the token errors of the package, as Verify's error would
 }
 
+// Error returns the text of e.Err.
 func (e *ProblemError) Error() string { return e.Err.Error() }
 
 // Unwrap returns e.Err, so that errors.Is sees the token errors.
