@@ -3,41 +3,19 @@ package ratelimit
 import (
 	"net/http"
 	"net/netip"
-	"strings"
+
+	"github.com/powersync-jwks/jwks/internal/clientaddr"
 )
 
 // addressKey keys a request by its client's address: the peer's, or the
-// one the trusted proxies report when the peer is one of them.
+// one the trusted proxies report when the peer is one of them (see
+// clientaddr.Of). A peer that is not an address keys by its own text.
 func (l *Limiter) addressKey(r *http.Request) string {
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
+	a := clientaddr.Of(r, l.proxies)
+	if !a.IsValid() {
 		return r.RemoteAddr
 	}
-	peer := ap.Addr()
-	if !l.trusted(peer) {
-		return l.addrKey(peer)
-	}
-	return l.addrKey(l.forwardedClient(peer, r.Header.Values("X-Forwarded-For")))
-}
-
-// forwardedClient walks the X-Forwarded-For hops from the right, starting
-// from a trusted peer, and returns the first hop that is not a trusted
-// proxy (or the leftmost trusted one when all are). A malformed hop ends the
-// walk: nothing to its left can be trusted.
-func (l *Limiter) forwardedClient(peer netip.Addr, headers []string) netip.Addr {
-	client := peer
-	hops := strings.Split(strings.Join(headers, ","), ",")
-	for i := len(hops) - 1; i >= 0; i-- {
-		hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
-			break
-		}
-		client = hop
-		if !l.trusted(hop) {
-			break
-		}
-	}
-	return client
+	return l.addrKey(a)
 }
 
 // addrKey is the bucket key of an address: itself for IPv4 (and an
@@ -49,15 +27,4 @@ func (l *Limiter) addrKey(a netip.Addr) string {
 		return p.String()
 	}
 	return a.String()
-}
-
-// trusted reports whether a is the address of a trusted proxy.
-func (l *Limiter) trusted(a netip.Addr) bool {
-	a = a.Unmap()
-	for _, p := range l.proxies {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
 }

@@ -127,6 +127,7 @@ func TestNotModified(t *testing.T) {
 			require.ErrorIs(t, err, jwks.ErrUnavailable)
 			assert.ErrorContains(t, err, "not conditional")
 			assert.True(t, ks.LastFetch().IsZero())
+			assert.False(t, ks.Usable(), "no good fetch yet")
 		})
 	})
 }

@@ -326,6 +326,13 @@ func (ks *KeySet) KeyIDs() []string {
 	return nil
 }
 
+// Usable reports whether [KeySet.LookupKey] can answer from a fetched set
+// now: false before the first good fetch, and once the last good fetch is
+// older than the maximum staleness ([WithMaxStaleness]), when lookups fail
+// with [jwks.ErrUnavailable] until a fetch succeeds. It does not fetch: it
+// is for readiness checks.
+func (ks *KeySet) Usable() bool { return ks.usable() != nil }
+
 // LastFetch returns the time of the last good fetch (a 304 Not Modified
 // counts); the zero time before the first.
 func (ks *KeySet) LastFetch() time.Time {

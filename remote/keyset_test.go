@@ -426,6 +426,7 @@ func TestServesStaleSetWithinMaxStaleness(t *testing.T) {
 		ctx := t.Context()
 		_, err := ks.LookupKey(ctx, "a")
 		require.NoError(t, err)
+		assert.True(t, ks.Usable())
 		fetched := ks.LastFetch()
 		assert.True(t, fetched.Equal(time.Now()))
 
@@ -436,11 +437,13 @@ func TestServesStaleSetWithinMaxStaleness(t *testing.T) {
 		require.NoError(t, err, "within the maximum staleness the last good set verifies")
 		assert.True(t, k.Equal(a))
 		assert.True(t, fetched.Equal(ks.LastFetch()))
+		assert.True(t, ks.Usable(), "stale but within the maximum staleness")
 		_, err = ks.LookupKey(ctx, "b")
 		require.ErrorIs(t, err, jwks.ErrUnavailable, "the refetch for b failed: b may exist")
 		assert.NotErrorIs(t, err, jwks.ErrUnknownKey)
 
 		time.Sleep(30*time.Minute + time.Second)
+		assert.False(t, ks.Usable(), "beyond the maximum staleness")
 		_, err = ks.LookupKey(ctx, "a")
 		require.ErrorIs(t, err, jwks.ErrUnavailable, "beyond it, nothing verifies")
 		assert.NotErrorIs(t, err, jwks.ErrUnknownKey)
@@ -451,6 +454,7 @@ func TestServesStaleSetWithinMaxStaleness(t *testing.T) {
 		require.NoError(t, err, "a lookup without a usable set fetches")
 		assert.True(t, k.Equal(a))
 		assert.True(t, ks.LastFetch().Equal(time.Now()))
+		assert.True(t, ks.Usable())
 	})
 }
 

@@ -54,6 +54,7 @@ var flagEnv = map[string]string{
 	"powersync-url":    envPowerSyncURL,
 	"supabase-url":     envSupabaseURL,
 	"supabase-strict":  "POWERSYNC_AUTH_SUPABASE_STRICT",
+	"supabase-issuer":  "POWERSYNC_AUTH_SUPABASE_ISSUER",
 	"anonymous":        "POWERSYNC_AUTH_ANONYMOUS",
 	"anonymous-unique": "POWERSYNC_AUTH_ANONYMOUS_UNIQUE",
 	"anonymous-burst":  "POWERSYNC_AUTH_ANONYMOUS_BURST",
@@ -71,6 +72,10 @@ var flagEnv = map[string]string{
 	"store-poll":       "POWERSYNC_AUTH_STORE_POLL",
 	"log-format":       "POWERSYNC_AUTH_LOG_FORMAT",
 	"log-level":        "POWERSYNC_AUTH_LOG_LEVEL",
+	"access-log":       "POWERSYNC_AUTH_ACCESS_LOG",
+	"metrics-listen":   "POWERSYNC_AUTH_METRICS_LISTEN",
+	"functions-paths":  "POWERSYNC_AUTH_FUNCTIONS_PATHS",
+	"create-key":       "POWERSYNC_AUTH_CREATE_KEY",
 }
 
 // config is the server's configuration, read from the command line and the
@@ -103,6 +108,10 @@ type config struct {
 	anonKey        string // SUPABASE_ANON_KEY
 	jwtSecret      string // SUPABASE_JWT_SECRET
 	supabaseStrict bool
+	// supabaseIssuer is -supabase-issuer: "" for the project's own issuer
+	// (SUPABASE_URL/auth/v1), anyIssuer to accept tokens whatever their
+	// "iss" (and without one), or the issuer the tokens carry.
+	supabaseIssuer string
 
 	anonymous       bool
 	anonymousUnique bool
@@ -116,6 +125,12 @@ type config struct {
 
 	logFormat string // text or json
 	logLevel  slog.Level
+	accessLog bool
+
+	metricsListen  string // host:port of /metrics; "" for none
+	functionsPaths bool   // also serve the routes under /functions/v1/
+	createKey      bool   // make the first key of an empty key ring
+	version        bool   // -version: print the version and exit
 
 	// warnings are said once the logger exists: configuration that works
 	// but is probably not what was meant.
@@ -169,12 +184,33 @@ func newFlagSet(c *config) *flag.FlagSet {
 	fs.Func("cors-origins",
 		"comma-separated `origins` (https://app.example.com, or * for any) whose\n"+
 			"web pages may call the token routes (default none)", c.addCORSOrigins)
+	fs.StringVar(&c.supabaseIssuer, "supabase-issuer", "",
+		"the `iss` the Supabase access tokens carry, when it is not SUPABASE_URL\n"+
+			"followed by /auth/v1 (a self-hosted Supabase reached on an internal URL);\n"+
+			"\"any\" accepts tokens whatever their iss, and tokens without one, as\n"+
+			"self-hosted Supabase's own compose file makes them (default: the project's)")
+	fs.BoolVar(&c.functionsPaths, "functions-paths", false,
+		"also serve every route under the Edge Functions' prefix, /functions/v1/\n"+
+			"(/functions/v1/powersync-auth, …), for a proxy or Kong that routes that\n"+
+			"prefix here")
 	fs.StringVar(&c.issuer, "issuer", "",
 		"the `iss` claim of the tokens (default none; -issuer \"$SUPABASE_URL\" makes\n"+
 			"the tokens of the PowerSync Edge Functions example)")
 	c.addRingFlags(fs)
 	fs.StringVar(&c.logFormat, "log-format", "text", "log `format`: text or json")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "the least `level` logged: debug, info, warn or error")
+	fs.BoolVar(&c.accessLog, "access-log", false,
+		"log each request at INFO: method, route, status, duration, bytes and\n"+
+			"client (through -trusted-proxies); never a header or a token")
+	fs.StringVar(&c.metricsListen, "metrics-listen", "",
+		"`address` (host:port) of a listener of its own for /metrics, in the\n"+
+			"Prometheus text format (default none: no metrics)")
+	fs.BoolVar(&c.createKey, "create-key", true,
+		"make the first signing key of an empty key ring; with false the server\n"+
+			"refuses to start on an empty ring, so that replicas never each make a\n"+
+			"key of their own (give them POWERSYNC_PRIVATE_KEY, or keys import or\n"+
+			"keys stage once)")
+	fs.BoolVar(&c.version, "version", false, "print the version and exit")
 
 	addEnvNames(fs)
 	fs.Usage = func() { printUsage(fs) }
@@ -271,6 +307,9 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (*
 	if fs.NArg() > 0 {
 		return nil, configErrorf("unexpected argument %q: %s takes flags only, or the keys subcommand first", fs.Arg(0), program)
 	}
+	if c.version {
+		return c, nil // the version, whatever the rest of the configuration
+	}
 	from, err := setFromEnv(fs, getenv)
 	if err != nil {
 		return nil, err
@@ -328,6 +367,8 @@ func (c *config) checkFlags(from map[string]string, port string) error {
 		err  error
 	}{
 		{"listen", checkListen(c.listen)},
+		{"metrics-listen", ifSet(c.metricsListen, checkListen)},
+		{"supabase-issuer", errorUnless(c.supabaseIssuer == strings.TrimSpace(c.supabaseIssuer), "has surrounding spaces")},
 		{"anonymous-burst", errorUnless(c.anonymousBurst >= 0,
 			"%d is below 0 (0 turns the limit off)", c.anonymousBurst)},
 		{"anonymous-every", errorUnless(c.anonymousEvery > 0,
@@ -339,6 +380,10 @@ func (c *config) checkFlags(from map[string]string, port string) error {
 		if ch.err != nil {
 			return configErrorf("%s %v", c.source(ch.flag), ch.err)
 		}
+	}
+	if c.metricsListen != "" && c.metricsListen == c.listen {
+		return configErrorf("%s is the address of %s: /metrics needs a listener of its own",
+			c.source("metrics-listen"), c.source("listen"))
 	}
 	c.supabaseURL = strings.TrimRight(c.supabaseURL, "/")
 	return c.checkRingFlags()
@@ -483,6 +528,9 @@ func (c *config) check() error {
 	}
 	if c.supabaseStrict && c.anonKey == "" {
 		return configErrorf("-supabase-strict needs %s: Supabase's /auth/v1/user wants the project's API key", envAnonKey)
+	}
+	if c.supabaseURL == "" && c.supabaseIssuer != "" {
+		c.warnings = append(c.warnings, fmt.Sprintf("%s is set but %s is not: it is not used", c.source("supabase-issuer"), envSupabaseURL))
 	}
 	if c.supabaseURL == "" && c.anonKey != "" {
 		c.warnings = append(c.warnings, fmt.Sprintf("%s is set but %s is not: it is not used", envAnonKey, envSupabaseURL))

@@ -29,7 +29,21 @@
 //	                                    (when SUPABASE_URL is set)
 //	GET|POST /powersync-auth-anonymous  a token with subject "anonymous"
 //	                                    (with -anonymous)
-//	GET      /healthz                   200 {"status":"ok"} while the server runs
+//	GET      /healthz                   200 {"status":"ok"} while the server runs (liveness)
+//	GET      /readyz                    200 {"status":"ready"} when it can hand out tokens;
+//	                                    503 {"error":"not_ready", "error_description",
+//	                                    "reason"} while it cannot (readiness)
+//
+// With -functions-paths, /powersync-jwks, /powersync-auth and
+// /powersync-auth-anonymous are served under /functions/v1/ as well, where
+// Supabase serves Edge Functions, for a reverse proxy (or self-hosted
+// Supabase's Kong) that routes that prefix to this server.
+//
+// The server is ready when it has a signing key and, with SUPABASE_URL,
+// once the project's JWKS has loaded (and while it is not over an hour
+// stale, after which signed-in requests get 503). A key ring store that
+// cannot be reached does not make it unready: it signs with the keys it
+// has.
 //
 // A token route answers 200 with {"token", "powersync_url", "expires_at",
 // "user_id"}, where powersync_url is POWERSYNC_URL without a trailing slash,
@@ -91,12 +105,14 @@
 //	-powersync-url     POWERSYNC_URL                    http://localhost:8080 PowerSync instance URL (audience)
 //	-supabase-url      SUPABASE_URL                     (none: route off)     Supabase project URL
 //	-supabase-strict   POWERSYNC_AUTH_SUPABASE_STRICT   false                 check each caller with /auth/v1/user
+//	-supabase-issuer   POWERSYNC_AUTH_SUPABASE_ISSUER   SUPABASE_URL/auth/v1  the "iss" of Supabase's tokens; any: any, or none
 //	-anonymous         POWERSYNC_AUTH_ANONYMOUS         false                 serve /powersync-auth-anonymous
 //	-anonymous-unique  POWERSYNC_AUTH_ANONYMOUS_UNIQUE  false                 subject anon-<UUID> per token
 //	-anonymous-burst   POWERSYNC_AUTH_ANONYMOUS_BURST   10                    anonymous tokens per client IP at once; 0: no limit
 //	-anonymous-every   POWERSYNC_AUTH_ANONYMOUS_EVERY   1s                    then one per client IP every interval
 //	-trusted-proxies   POWERSYNC_AUTH_TRUSTED_PROXIES   (none)                CIDRs whose X-Forwarded-For is believed
 //	-cors-origins      POWERSYNC_AUTH_CORS_ORIGINS      (none)                browser origins allowed on token routes
+//	-functions-paths   POWERSYNC_AUTH_FUNCTIONS_PATHS   false                 also serve the routes under /functions/v1/
 //	-token-lifetime    POWERSYNC_AUTH_TOKEN_LIFETIME    5m                    token lifetime, 1s to 24h
 //	-issuer            POWERSYNC_AUTH_ISSUER            (none)                the tokens' "iss" claim
 //	-key-file          POWERSYNC_AUTH_KEY_FILE          powersync-auth.key    the key ring's file when -store is not set
@@ -106,10 +122,22 @@
 //	-jwks-max-age      POWERSYNC_AUTH_JWKS_MAX_AGE      5m                    the JWKS's Cache-Control max-age
 //	-verifier-refresh  POWERSYNC_AUTH_VERIFIER_REFRESH  5m                    how stale a verifier's copy of the JWKS may be (PowerSync's)
 //	-store-poll        POWERSYNC_AUTH_STORE_POLL        30s                   how often each replica re-reads the store
+//	-create-key        POWERSYNC_AUTH_CREATE_KEY        true                  make the first key of an empty key ring
 //	-log-format        POWERSYNC_AUTH_LOG_FORMAT        text                  text or json
 //	-log-level         POWERSYNC_AUTH_LOG_LEVEL         info                  debug, info, warn or error
+//	-access-log        POWERSYNC_AUTH_ACCESS_LOG        false                 log each request (never a token)
+//	-metrics-listen    POWERSYNC_AUTH_METRICS_LISTEN    (none: no metrics)    address of a listener for /metrics
 //
-// Boolean variables take true or false (also 1, 0, t, f).
+// Boolean variables take true or false (also 1, 0, t, f). And one flag
+// without a variable: -version prints the version (from the build
+// information) and exits; the start-up log line names it too.
+//
+// Self-hosted Supabase's own compose file sets no GOTRUE_JWT_ISSUER, so its
+// access tokens carry no "iss", and self-hosters often reach Supabase on an
+// internal URL (http://kong:8000) while the tokens name the public one: give
+// -supabase-issuer the issuer the tokens carry, or -supabase-issuer any to
+// accept every issuer and none (the server warns at start: it still checks
+// the signature, the audience, the subject and the role).
 //
 // The Edge Functions' tokens carried "iss": SUPABASE_URL. This server's
 // carry no issuer by default, because PowerSync does not check it and its
@@ -250,6 +278,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stderr, "%s: %v\nRun '%s -h' for usage.\n", program, err, program)
 		return exitConfig
 	}
+	if c.version {
+		fmt.Fprintln(stdout, program, buildVersion())
+		return exitOK
+	}
 	logger := newLogger(c, stderr)
 	for _, w := range c.warnings {
 		logger.Warn(w)
@@ -276,6 +308,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	go func() { served <- srv.Serve(ln) }()
 
 	attrs := []any{
+		"version", buildVersion(),
 		"addr", ln.Addr().String(),
 		"routes", a.routes,
 		"kid", a.key.KeyID(),

@@ -34,7 +34,17 @@ const (
 	routeAuth          = "/powersync-auth"
 	routeAuthAnonymous = "/powersync-auth-anonymous"
 	routeHealth        = "/healthz"
+	routeReady         = "/readyz"
+
+	// functionsPrefix is where Supabase serves Edge Functions: with
+	// -functions-paths the JWKS and token routes are served under it too,
+	// as /functions/v1/powersync-auth and so on.
+	functionsPrefix = "/functions/v1"
 )
+
+// anyIssuer is the -supabase-issuer value that accepts Supabase access
+// tokens whatever their "iss", and without one.
+const anyIssuer = "any"
 
 // app is the configured server: its routes, and what the start-up line
 // tells about them.
@@ -45,6 +55,7 @@ type app struct {
 	published []string  // the key IDs of the JWKS at start
 	limiter   string    // the anonymous rate limit, for the log
 	keys      *signingKeys
+	users     *supabase.Authenticator // nil without Supabase
 }
 
 // newApp builds the server's handler from c: its keys (see
@@ -76,7 +87,10 @@ func newApp(ctx context.Context, c *config, logger *slog.Logger) (*app, error) {
 		keys.close()
 		return nil, err
 	}
-	a.keys = keys
+	a.keys, a.users = keys, users
+	if c.accessLog {
+		a.handler = instrument(a.handler, accessLog(logger, c.trustedProxies))
+	}
 	return a, nil
 }
 
@@ -144,9 +158,21 @@ func newSupabase(ctx context.Context, c *config, logger *slog.Logger) (*supabase
 	if c.supabaseStrict {
 		opts = append(opts, supabase.WithStrict())
 	}
+	switch c.supabaseIssuer {
+	case "":
+	case anyIssuer:
+		opts = append(opts, supabase.WithAnyIssuer())
+	default:
+		opts = append(opts, supabase.WithIssuer(c.supabaseIssuer))
+	}
 	users, err := supabase.New(ctx, c.supabaseURL, opts...)
 	if err != nil {
 		return nil, configErrorf("%s: %s", c.source("supabase-url"), reason(err))
+	}
+	if c.supabaseIssuer == anyIssuer {
+		logger.Warn("accepting Supabase access tokens of any issuer, and without one ("+c.source("supabase-issuer")+
+			"): signature, audience, subject and role are still checked, but not that a token was issued for this project",
+			"supabase_url", c.supabaseURL)
 	}
 	return users, nil
 }
@@ -180,13 +206,21 @@ func newRoutes(c *config, logger *slog.Logger, ks *jwks.KeySet, users *supabase.
 		mux.Handle(path, h) // no method in the pattern: each handler answers 405 in JSON itself
 		a.routes = append(a.routes, methods+" "+path)
 	}
+	// function is a route of one of the Edge Functions: with
+	// -functions-paths, also under their prefix.
+	function := func(path, methods string, h http.Handler) {
+		handle(path, methods, h)
+		if c.functionsPaths {
+			handle(functionsPrefix+path, methods, h)
+		}
+	}
 
 	jwksHandler, err := jwks.NewJWKSHandler(ks, jwks.WithMaxAge(c.jwksMaxAge))
 	if err != nil {
 		return nil, configErrorf("the JWKS handler: %s", reason(err))
 	}
 	handle(routeJWKS, "GET", jwksHandler)
-	handle(routeJWKSFunction, "GET", jwksHandler)
+	function(routeJWKSFunction, "GET", jwksHandler)
 
 	tokenOpts := tokenOptions(c, logger)
 	if users != nil {
@@ -194,7 +228,7 @@ func newRoutes(c *config, logger *slog.Logger, ks *jwks.KeySet, users *supabase.
 		if err != nil {
 			return nil, configErrorf("the signed-in token handler: %s", reason(err))
 		}
-		handle(routeAuth, "GET|POST", h)
+		function(routeAuth, "GET|POST", h)
 	}
 	if c.anonymous {
 		var anonOpts []jwks.AnonymousOption
@@ -211,9 +245,10 @@ func newRoutes(c *config, logger *slog.Logger, ks *jwks.KeySet, users *supabase.
 		if err != nil {
 			return nil, configErrorf("the anonymous token handler: %s", reason(err))
 		}
-		handle(routeAuthAnonymous, "GET|POST", h)
+		function(routeAuthAnonymous, "GET|POST", h)
 	}
 	handle(routeHealth, "GET", http.HandlerFunc(serveHealth))
+	handle(routeReady, "GET", readiness{ks: ks, users: users})
 	mux.HandleFunc("/", serveNotFound)
 	a.handler = mux
 	return a, nil

@@ -129,7 +129,7 @@ func TestNotFound(t *testing.T) {
 		code := res.errorCode(t)
 		assert.Equal(t, "not_found", code, path)
 	}
-	assert.Equal(t, []string{"GET " + routeJWKS, "GET " + routeJWKSFunction, "GET " + routeHealth}, s.app.routes)
+	assert.Equal(t, []string{"GET " + routeJWKS, "GET " + routeJWKSFunction, "GET " + routeHealth, "GET " + routeReady}, s.app.routes)
 }
 
 func TestSupabaseRoute(t *testing.T) {
@@ -443,7 +443,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	assert.Equal(t, signing.key.KeyID(), start["kid"])
 	assert.Equal(t, "RS256", start["alg"])
 	assert.Equal(t, testPowerSyncURL, start["audience"])
-	assert.Equal(t, []any{"GET " + routeJWKS, "GET " + routeJWKSFunction, "GET|POST " + routeAuth, "GET|POST " + routeAuthAnonymous, "GET " + routeHealth}, start["routes"])
+	assert.Equal(t, []any{"GET " + routeJWKS, "GET " + routeJWKSFunction, "GET|POST " + routeAuth, "GET|POST " + routeAuthAnonymous, "GET " + routeHealth, "GET " + routeReady}, start["routes"])
 	assert.Equal(t, []any{signing.key.KeyID(), retired.key.KeyID()}, start["published_kids"])
 	findRecord(t, logs, "POWERSYNC_PUBLIC_KEY holds the private key")
 	findRecord(t, logs, "shutting down")

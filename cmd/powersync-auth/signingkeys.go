@@ -71,8 +71,9 @@ func newSigningKeys(ctx context.Context, c *config, logger *slog.Logger) (*signi
 	if len(c.keks) > 0 {
 		opts = append(opts, keyring.WithKeyEncryptionKeys(c.keks...))
 	}
-	if c.signingKey != nil {
-		opts = append(opts, keyring.WithoutKeyCreation()) // the ring's first key is POWERSYNC_PRIVATE_KEY
+	if c.signingKey != nil || !c.createKey {
+		// The ring's first key is POWERSYNC_PRIVATE_KEY, or an operator's.
+		opts = append(opts, keyring.WithoutKeyCreation())
 	}
 	ringCtx, stopRing := context.WithCancel(ctx)
 	ring, err := keyring.New(ringCtx, store, c.policy(), opts...)
@@ -108,6 +109,10 @@ func newSigningKeys(ctx context.Context, c *config, logger *slog.Logger) (*signi
 	}
 	k.ks = ring.KeySet()
 	if k.ks == nil {
+		if !c.createKey {
+			return fail(configErrorf("the key ring in %s has no key, and %s=false: give the ring its first key once "+
+				"(%s keys stage, or %s keys import), or set %s", store.spec, c.source("create-key"), program, program, envPrivateKey))
+		}
 		return fail(configErrorf("the key ring in %s has no key", store.spec))
 	}
 
