@@ -161,7 +161,10 @@
 // of its own, and each replica's tokens fail against the others' JWKS: run
 // several replicas on one PostgreSQL store, or give them all the same
 // POWERSYNC_PRIVATE_KEY (powersync-keygen makes one). The server warns when
-// it makes a key in a file store.
+// it makes a key in a file store; with -create-key=false it refuses to
+// start on an empty ring instead (status 2), so that no replica ever signs
+// with a key of its own: give the ring its first key once with keys stage
+// or keys import.
 //
 // Durations are whole seconds, at least 1s. The server refuses, with status
 // 2 and a message naming the flags, a -publish-ahead below -store-poll +
@@ -194,10 +197,13 @@
 // # Logs
 //
 // Logs go to standard error, as text or JSON (log/slog). The first lines
-// name the signing key (its key ID and algorithm, never the key), the key
-// ring's store (a PostgreSQL URL without its password), the audience and
-// the routes. Tokens, keys, key-encryption keys, passwords, the anon key
-// and the JWT secret are never logged.
+// name the version, the signing key (its key ID and algorithm, never the
+// key), the key ring's store (a PostgreSQL URL without its password), the
+// audience and the routes. With -access-log, each request adds an INFO line
+// "request" with its method, route (the pattern, "unknown" for any other
+// path; never the path), status, duration_ms, bytes and client (through
+// -trusted-proxies). Tokens, keys, key-encryption keys, passwords, the anon
+// key, the JWT secret and request headers are never logged.
 //
 // # Exit status
 //
