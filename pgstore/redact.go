@@ -1,20 +1,26 @@
 package pgstore
 
 import (
+	"errors"
 	"net/url"
 	"regexp"
 	"strings"
 )
 
 // redactedError is an error whose message had a password in it, shown
-// without. Unwrap still gives the original.
+// without. It has no Unwrap, which would hand the original message (and
+// the password) to whoever walks the chain, a logger printing causes say;
+// errors.Is still sees the errors the original wraps (context.Canceled,
+// a sentinel), through Is.
 type redactedError struct {
 	msg string
 	err error
 }
 
 func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.err }
+
+// Is reports whether the original error is target or wraps it.
+func (e *redactedError) Is(target error) bool { return errors.Is(e.err, target) }
 
 // redact returns err with every form of password its message may hold
 // replaced by "xxxxx". pgx already leaves passwords out of its messages;

@@ -1,7 +1,9 @@
 package pgstore
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"testing"
 
@@ -14,6 +16,10 @@ func TestRedact(t *testing.T) {
 	err := redact(cause, pw)
 	assert.Equal(t, "saw xxxxx and xxxxx and xxxxx", err.Error())
 	assert.ErrorIs(t, err, cause)
+	assert.Nil(t, errors.Unwrap(err), "the chain does not lead to the password")
+	wrapped := redact(fmt.Errorf("connecting with %s: %w", pw, context.DeadlineExceeded), pw)
+	assert.ErrorIs(t, wrapped, context.DeadlineExceeded, "what the original wraps is still seen")
+	assert.NotContains(t, fmt.Sprintf("%+v", wrapped), pw)
 
 	plain := errors.New("nothing secret")
 	assert.Same(t, plain, redact(plain, pw))
