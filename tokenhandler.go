@@ -52,7 +52,10 @@ func WithLogger(logger *slog.Logger) TokenHandlerOption {
 // default. An origin is compared with the browser's Origin header byte for
 // byte, so one of another form, which no browser sends, is refused by
 // [NewTokenHandler]: "https://app.example/" (its trailing slash), a
-// wildcard such as "https://*.example.com", a fragment ("#", even empty).
+// wildcard such as "https://*.example.com", a fragment ("#", even empty),
+// capitals ("https://App.example"), the scheme's default port
+// ("https://app.example:443"), a host name that is not in punycode; the
+// error gives the form a browser sends.
 func WithCORS(origins ...string) TokenHandlerOption {
 	return func(h *tokenHandler) { h.origins = append(h.origins, origins...) }
 }
@@ -209,6 +212,22 @@ func checkOrigin(o string) error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
 		u.Path != "" || u.RawQuery != "" || u.User != nil || strings.HasSuffix(o, "?") || strings.ContainsRune(o, '#') {
 		return fmt.Errorf("jwks: CORS origin %s is not scheme://host[:port] (no path, no trailing slash) or *", quote.Value(o))
+	}
+	// A browser serializes its origin in lower case, in ASCII (an
+	// internationalized name in punycode), and without the scheme's
+	// default port.
+	want := strings.ToLower(o)
+	port := u.Port()
+	if u.Scheme == "https" && port == "443" || u.Scheme == "http" && port == "80" {
+		want = strings.TrimSuffix(want, ":"+port)
+	}
+	for _, r := range o {
+		if r > 0x7e || r < 0x21 {
+			return fmt.Errorf("jwks: CORS origin %s is not ASCII: browsers send an internationalized host name in punycode (xn--…)", quote.Value(o))
+		}
+	}
+	if want != o {
+		return fmt.Errorf("jwks: CORS origin %s is not as browsers send it, which is %s (lower case, no default port)", quote.Value(o), quote.Value(want))
 	}
 	return nil
 }

@@ -395,7 +395,25 @@ func TestCORSOriginsThatCannotMatch(t *testing.T) {
 			assert.Nil(t, h)
 		})
 	}
-	for _, o := range []string{"*", "https://app.example", "http://localhost:3000", "https://[::1]:8443", "https://xn--bcher-kva.example"} {
+	// Nor one of another spelling than the browser's own, which is in lower
+	// case, ASCII, and without the default port: the message gives it.
+	for o, want := range map[string]string{
+		"https://App.example":       `"https://app.example"`,
+		"HTTPS://app.example":       `"https://app.example"`,
+		"https://app.example:443":   `"https://app.example"`,
+		"http://localhost:80":       `"http://localhost"`,
+		"https://bücher.example":    "punycode",
+		"https://app.example:8443 ": "",
+	} {
+		t.Run(o, func(t *testing.T) {
+			h, err := jwks.NewTokenHandler(f.signer, jwks.Anonymous(), jwks.WithCORS(o))
+			require.ErrorContains(t, err, "CORS origin")
+			assert.ErrorContains(t, err, want)
+			assert.Nil(t, h)
+		})
+	}
+	for _, o := range []string{"*", "https://app.example", "http://localhost:3000", "https://[::1]:8443", "https://xn--bcher-kva.example",
+		"https://app.example:80", "http://app.example:443"} {
 		_, err := jwks.NewTokenHandler(f.signer, jwks.Anonymous(), jwks.WithCORS(o))
 		require.NoError(t, err, o)
 	}
