@@ -303,9 +303,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fail(logger, fmt.Errorf("listening on %s: %w", c.listen, err))
 	}
+	ms, err := listenMetrics(c, a, logger)
+	if err != nil {
+		ln.Close()
+		return fail(logger, err)
+	}
 	srv := newHTTPServer(a.handler, logger)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	ms.serve()
+	if ms != nil {
+		logger.Info("metrics listening", "addr", ms.addr(), "path", routeMetrics)
+	}
 
 	attrs := []any{
 		"version", buildVersion(),
@@ -337,7 +346,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	select {
 	case err := <-served:
+		ms.close()
 		return fail(logger, fmt.Errorf("serving: %w", err))
+	case err := <-ms.done():
+		srv.Close()
+		return fail(logger, fmt.Errorf("serving %s: %w", routeMetrics, err))
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down", "cause", context.Cause(ctx).Error(), "deadline", shutdownTimeout.String())
@@ -345,10 +358,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		srv.Close()
+		ms.close()
 		return fail(logger, fmt.Errorf("requests still running after %v: %w", shutdownTimeout, err))
 	}
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		ms.close()
 		return fail(logger, fmt.Errorf("serving: %w", err))
+	}
+	if err := ms.shutdown(shutdownCtx); err != nil {
+		return fail(logger, err)
 	}
 	logger.Info("stopped")
 	return exitOK
