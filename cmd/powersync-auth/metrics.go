@@ -129,9 +129,9 @@ func buildLabels() (version, goVersion string) {
 	if !ok {
 		return "unknown", runtime.Version()
 	}
-	main := *info
-	main.GoVersion = ""
-	return describeBuild(&main), cmp.Or(info.GoVersion, runtime.Version())
+	withoutGo := *info
+	withoutGo.GoVersion = ""
+	return describeBuild(&withoutGo), cmp.Or(info.GoVersion, runtime.Version())
 }
 
 // requestSink returns the sink of instrument that counts and times every
@@ -146,10 +146,10 @@ func (m *metrics) requestSink() func(*http.Request, answer) {
 	}
 }
 
-// tokenOptions returns the options that have a token handler served at
+// tokenObserver returns the options that have a token handler served at
 // path (and, with functions, under functionsPrefix too) count what it
 // issues and refuses; none when metrics are off.
-func (m *metrics) tokenOptions(path string, functions bool) []jwks.TokenHandlerOption {
+func (m *metrics) tokenObserver(path string, functions bool) []jwks.TokenHandlerOption {
 	if m == nil {
 		return nil
 	}
@@ -172,9 +172,9 @@ func (m *metrics) observeToken(e jwks.Event) {
 	}
 }
 
-// jwksOptions returns the options that have the JWKS handler count its
+// jwksObserver returns the options that have the JWKS handler count its
 // answers; none when metrics are off.
-func (m *metrics) jwksOptions() []jwks.JWKSHandlerOption {
+func (m *metrics) jwksObserver() []jwks.JWKSHandlerOption {
 	if m == nil {
 		return nil
 	}
@@ -245,7 +245,7 @@ func (m *metrics) observeUserCall(e supabase.UserCallEvent) {
 	m.userCallDuration.WithLabelValues(e.Cause).Observe(e.Duration.Seconds())
 }
 
-// ringEvents registers keyring_events_total, with every type at 0; nothing
+// watchRingEvents registers keyring_events_total, with every type at 0; nothing
 // when metrics are off. It is called before the key ring is made, whose
 // first events come while it starts.
 func (m *metrics) watchRingEvents() {

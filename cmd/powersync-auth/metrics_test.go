@@ -420,6 +420,29 @@ func TestMetricsRotation(t *testing.T) {
 	assert.Equal(t, first, kidsOf(keys, "retired"))
 }
 
+// TestMetricsFunctionsPaths checks that each route is counted under its
+// own pattern, each token route from 0, and that the access log and the
+// metrics see the same requests.
+func TestMetricsFunctionsPaths(t *testing.T) {
+	env := map[string]string{envPrivateKey: newSecretKey(t, jwks.ES256).secret, envPowerSyncURL: testPowerSyncURL}
+	r, metricsURL := startWithMetrics(t, env, "-anonymous", "-functions-paths", "-access-log")
+	do(t, "GET", r.url+functionsPrefix+routeAuthAnonymous).tokenBody(t)
+	assert.Equal(t, http.StatusOK, do(t, "GET", r.url+functionsPrefix+routeJWKSFunction).status)
+
+	s := scrapeAfter(t, metricsURL, 2)
+	assert.Equal(t, map[string]float64{
+		"route=" + routeAuthAnonymous:                   0,
+		"route=" + functionsPrefix + routeAuthAnonymous: 1,
+	}, s.series("powersync_auth_tokens_issued_total"))
+	assert.Equal(t, map[string]float64{
+		"code=200,method=GET,route=" + functionsPrefix + routeAuthAnonymous: 1,
+		"code=200,method=GET,route=" + functionsPrefix + routeJWKSFunction:  1,
+	}, s.series("powersync_auth_http_requests_total"))
+	waitFor(t, 5*time.Second, "the access log", func() bool {
+		return strings.Count(r.logs.String(), `"msg":"request"`) == 2
+	})
+}
+
 // TestMetricsOff checks that without -metrics-listen there are no metrics:
 // no observer, no wrapper around the routes, no listener, nothing logged.
 func TestMetricsOff(t *testing.T) {

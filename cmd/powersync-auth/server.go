@@ -231,7 +231,7 @@ func newRoutes(c *config, logger *slog.Logger, ks *jwks.KeySet, users *supabase.
 		}
 	}
 
-	jwksHandler, err := jwks.NewJWKSHandler(ks, append([]jwks.JWKSHandlerOption{jwks.WithMaxAge(c.jwksMaxAge)}, m.jwksOptions()...)...)
+	jwksHandler, err := jwks.NewJWKSHandler(ks, append([]jwks.JWKSHandlerOption{jwks.WithMaxAge(c.jwksMaxAge)}, m.jwksObserver()...)...)
 	if err != nil {
 		return nil, configErrorf("the JWKS handler: %s", reason(err))
 	}
@@ -240,7 +240,7 @@ func newRoutes(c *config, logger *slog.Logger, ks *jwks.KeySet, users *supabase.
 
 	tokenOpts := tokenOptions(c, logger)
 	if users != nil {
-		h, err := jwks.NewTokenHandler(signer, users, append(slices.Clone(tokenOpts), m.tokenOptions(routeAuth, c.functionsPaths)...)...)
+		h, err := jwks.NewTokenHandler(signer, users, append(slices.Clone(tokenOpts), m.tokenObserver(routeAuth, c.functionsPaths)...)...)
 		if err != nil {
 			return nil, configErrorf("the signed-in token handler: %s", reason(err))
 		}
@@ -251,7 +251,7 @@ func newRoutes(c *config, logger *slog.Logger, ks *jwks.KeySet, users *supabase.
 		if c.anonymousUnique {
 			anonOpts = append(anonOpts, jwks.WithUniqueSubjects())
 		}
-		opts := append(slices.Clone(tokenOpts), m.tokenOptions(routeAuthAnonymous, c.functionsPaths)...)
+		opts := append(slices.Clone(tokenOpts), m.tokenObserver(routeAuthAnonymous, c.functionsPaths)...)
 		a.limiter = "off"
 		if limiter != nil {
 			opts = append(opts, jwks.WithRateLimit(limiter))
