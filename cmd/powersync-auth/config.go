@@ -381,7 +381,9 @@ func (c *config) checkFlags(from map[string]string, port string) error {
 			return configErrorf("%s %v", c.source(ch.flag), ch.err)
 		}
 	}
-	if c.metricsListen != "" && c.metricsListen == c.listen {
+	// Port 0 is a free port of the kernel's choosing: two listeners on
+	// "127.0.0.1:0" get two ports.
+	if _, port, _ := net.SplitHostPort(c.listen); c.metricsListen != "" && c.metricsListen == c.listen && port != "0" {
 		return configErrorf("%s is the address of %s: /metrics needs a listener of its own",
 			c.source("metrics-listen"), c.source("listen"))
 	}

@@ -205,6 +205,55 @@
 // -trusted-proxies). Tokens, keys, key-encryption keys, passwords, the anon
 // key, the JWT secret and request headers are never logged.
 //
+// # Metrics
+//
+// With -metrics-listen ADDR (POWERSYNC_AUTH_METRICS_LISTEN), the server
+// serves /metrics in the Prometheus text format on a listener of its own,
+// never on -listen: keep ADDR off the public network (127.0.0.1:9090, or an
+// address only the scraper reaches). Every other path of that listener
+// answers the JSON 404. Without it there is no listener, and the handlers
+// measure nothing. Label values are fixed, small sets: a route is its
+// pattern ("unknown" for any path that is no route), never a path, a token
+// or an error's text. Besides the Go runtime's go_* and the process's
+// process_* metrics:
+//
+//	metric                                                 labels                meaning
+//	powersync_auth_http_requests_total                     route, method, code   requests answered; method "other" for a non-standard one
+//	powersync_auth_http_request_duration_seconds           route                 histogram: start of a request to the end of its answer
+//	powersync_auth_tokens_issued_total                     route                 tokens issued, by token route
+//	powersync_auth_tokens_refused_total                    route, reason         token requests refused; reason is the library's code:
+//	                                                                             no_credentials, expired, rate_limited (the anonymous
+//	                                                                             limit's 429s), unavailable (503), method_not_allowed, …
+//	powersync_auth_jwks_responses_total                    code                  JWKS answers: 200, 304 (If-None-Match), 405
+//	powersync_auth_supabase_jwks_fetches_total             result                fetches of Supabase's JWKS: loaded, not_modified, failed
+//	powersync_auth_supabase_jwks_fetch_duration_seconds                          histogram of those fetches
+//	powersync_auth_supabase_jwks_keys                                            usable keys in Supabase's JWKS after the last fetch
+//	powersync_auth_supabase_jwks_usable                                          1 while Supabase's JWKS can verify tokens (loaded, under
+//	                                                                             an hour old), else 0
+//	powersync_auth_supabase_user_calls_total               cause, code           calls to /auth/v1/user: cause strict or hs256, code the
+//	                                                                             status ("none" when no answer came)
+//	powersync_auth_supabase_user_call_duration_seconds     cause                 histogram of those calls
+//	powersync_auth_signing_key_info                        kid, alg              1, naming the key that signs now
+//	powersync_auth_signing_key_age_seconds                                       since the key ring's active key started signing
+//	powersync_auth_keyring_events_total                    type                  this server's ring changes (staged, imported, promoted,
+//	                                                                             retired, revoked, removed) and refresh_failed,
+//	                                                                             refresh_recovered
+//	powersync_auth_keyring_keys                            state                 the ring's keys: next, active, retired, revoked
+//	powersync_auth_keyring_last_refresh_timestamp_seconds                        Unix time of the last successful read of the store
+//	powersync_auth_ready                                                         1 when /readyz answers 200, else 0
+//	powersync_auth_build_info                              version, goversion    1, naming the version (as -version, without Go's) and Go
+//
+// The supabase metrics exist with SUPABASE_URL, the keyring ones with a key
+// ring. The gauges of the signing key, the ring and readiness are read at
+// each scrape. A key of POWERSYNC_PRIVATE_KEY without a key ring has no
+// known creation time: signing_key_age_seconds is not exported for it
+// (the server's uptime would pass for a key age, and it is not one). The
+// ring's key events are counted by the replica that made the change: a
+// change by the keys subcommands is not counted by any server, but shows in
+// keyring_keys and signing_key_info once the servers have read it
+// (within -store-poll). Rate-limited anonymous requests are
+// tokens_refused_total{reason="rate_limited"}.
+//
 // # Exit status
 //
 // Powersync-auth exits with status 0 after a clean shutdown on SIGINT or
@@ -309,9 +358,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fail(logger, fmt.Errorf("listening on %s: %w", c.listen, err))
 	}
+	ms, err := listenMetrics(c, a, logger)
+	if err != nil {
+		ln.Close()
+		return fail(logger, err)
+	}
 	srv := newHTTPServer(a.handler, logger)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	ms.serve()
+	if ms != nil {
+		logger.Info("metrics listening", "addr", ms.addr(), "path", routeMetrics)
+	}
 
 	attrs := []any{
 		"version", buildVersion(),
@@ -343,7 +401,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	select {
 	case err := <-served:
+		ms.close()
 		return fail(logger, fmt.Errorf("serving: %w", err))
+	case err := <-ms.done():
+		srv.Close()
+		return fail(logger, fmt.Errorf("serving %s: %w", routeMetrics, err))
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down", "cause", context.Cause(ctx).Error(), "deadline", shutdownTimeout.String())
@@ -351,10 +413,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		srv.Close()
+		ms.close()
 		return fail(logger, fmt.Errorf("requests still running after %v: %w", shutdownTimeout, err))
 	}
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		ms.close()
 		return fail(logger, fmt.Errorf("serving: %w", err))
+	}
+	if err := ms.shutdown(shutdownCtx); err != nil {
+		return fail(logger, err)
 	}
 	logger.Info("stopped")
 	return exitOK

@@ -56,6 +56,7 @@ type app struct {
 	limiter   string    // the anonymous rate limit, for the log
 	keys      *signingKeys
 	users     *supabase.Authenticator // nil without Supabase
+	metrics   *metrics                // nil without -metrics-listen
 }
 
 // newApp builds the server's handler from c: its keys (see
@@ -66,11 +67,18 @@ type app struct {
 //
 // The settings that need no key are checked first, so that a bad one fails
 // before the key ring is opened (and its first key made).
+//
+// With -metrics-listen, the handlers, the authenticator and the key ring
+// report to the app's metrics; without it, no observer is installed.
 func newApp(ctx context.Context, c *config, logger *slog.Logger) (*app, error) {
 	if err := checkTokenSettings(c, logger); err != nil {
 		return nil, err
 	}
-	users, err := newSupabase(ctx, c, logger)
+	var m *metrics
+	if c.metricsListen != "" {
+		m = newMetrics()
+	}
+	users, err := newSupabase(ctx, c, logger, m)
 	if err != nil {
 		return nil, err
 	}
@@ -78,19 +86,25 @@ func newApp(ctx context.Context, c *config, logger *slog.Logger) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	keys, err := newSigningKeys(ctx, c, logger)
+	keys, err := newSigningKeys(ctx, c, logger, m)
 	if err != nil {
 		return nil, err
 	}
-	a, err := newRoutes(c, logger, keys.ks, users, limiter)
+	a, err := newRoutes(c, logger, keys.ks, users, limiter, m)
 	if err != nil {
 		keys.close()
 		return nil, err
 	}
-	a.keys, a.users = keys, users
+	a.keys, a.users, a.metrics = keys, users, m
+	var sinks []func(*http.Request, answer)
 	if c.accessLog {
-		a.handler = instrument(a.handler, accessLog(logger, c.trustedProxies))
+		sinks = append(sinks, accessLog(logger, c.trustedProxies))
 	}
+	if m != nil {
+		m.watchState(keys, users)
+		sinks = append(sinks, m.requestSink())
+	}
+	a.handler = instrument(a.handler, sinks...)
 	return a, nil
 }
 
@@ -143,12 +157,13 @@ func checkTokenSettings(c *config, logger *slog.Logger) error {
 }
 
 // newSupabase returns the authenticator of the Supabase project, or nil
-// when there is none. It fetches the project's JWKS until ctx is done.
-func newSupabase(ctx context.Context, c *config, logger *slog.Logger) (*supabase.Authenticator, error) {
+// when there is none. It fetches the project's JWKS until ctx is done, and
+// reports its fetches and its calls to /auth/v1/user to m.
+func newSupabase(ctx context.Context, c *config, logger *slog.Logger, m *metrics) (*supabase.Authenticator, error) {
 	if c.supabaseURL == "" {
 		return nil, nil
 	}
-	opts := []supabase.Option{supabase.WithLogger(logger)}
+	opts := append([]supabase.Option{supabase.WithLogger(logger)}, m.supabaseOptions()...)
 	if c.anonKey != "" {
 		opts = append(opts, supabase.WithAPIKey(c.anonKey))
 	}
@@ -190,8 +205,9 @@ func newLimiter(c *config) (*ratelimit.Limiter, error) {
 	return l, nil
 }
 
-// newRoutes builds the routes of the server, signing with ks.
-func newRoutes(c *config, logger *slog.Logger, ks *jwks.KeySet, users *supabase.Authenticator, limiter *ratelimit.Limiter) (*app, error) {
+// newRoutes builds the routes of the server, signing with ks; its handlers
+// report to m.
+func newRoutes(c *config, logger *slog.Logger, ks *jwks.KeySet, users *supabase.Authenticator, limiter *ratelimit.Limiter, m *metrics) (*app, error) {
 	signer, err := jwks.NewSigner(ks, c.powersyncURL, signerOptions(c)...)
 	if err != nil {
 		return nil, configErrorf("%s: the token signer: %s", c.source("powersync-url"), reason(err))
@@ -215,7 +231,7 @@ func newRoutes(c *config, logger *slog.Logger, ks *jwks.KeySet, users *supabase.
 		}
 	}
 
-	jwksHandler, err := jwks.NewJWKSHandler(ks, jwks.WithMaxAge(c.jwksMaxAge))
+	jwksHandler, err := jwks.NewJWKSHandler(ks, append([]jwks.JWKSHandlerOption{jwks.WithMaxAge(c.jwksMaxAge)}, m.jwksObserver()...)...)
 	if err != nil {
 		return nil, configErrorf("the JWKS handler: %s", reason(err))
 	}
@@ -224,7 +240,7 @@ func newRoutes(c *config, logger *slog.Logger, ks *jwks.KeySet, users *supabase.
 
 	tokenOpts := tokenOptions(c, logger)
 	if users != nil {
-		h, err := jwks.NewTokenHandler(signer, users, tokenOpts...)
+		h, err := jwks.NewTokenHandler(signer, users, append(slices.Clone(tokenOpts), m.tokenObserver(routeAuth, c.functionsPaths)...)...)
 		if err != nil {
 			return nil, configErrorf("the signed-in token handler: %s", reason(err))
 		}
@@ -235,7 +251,7 @@ func newRoutes(c *config, logger *slog.Logger, ks *jwks.KeySet, users *supabase.
 		if c.anonymousUnique {
 			anonOpts = append(anonOpts, jwks.WithUniqueSubjects())
 		}
-		opts := slices.Clone(tokenOpts)
+		opts := append(slices.Clone(tokenOpts), m.tokenObserver(routeAuthAnonymous, c.functionsPaths)...)
 		a.limiter = "off"
 		if limiter != nil {
 			opts = append(opts, jwks.WithRateLimit(limiter))

@@ -37,9 +37,10 @@ func (k *signingKeys) close() {
 
 // newSigningKeys returns the server's keys. With POWERSYNC_PRIVATE_KEY set
 // and no -store, a static key set of that key (and POWERSYNC_PUBLIC_KEY's);
-// otherwise a key ring on the store, followed until ctx is done. Errors are
-// *configError: the server does not start without its keys.
-func newSigningKeys(ctx context.Context, c *config, logger *slog.Logger) (*signingKeys, error) {
+// otherwise a key ring on the store, followed until ctx is done, whose
+// events are counted in m. Errors are *configError: the server does not
+// start without its keys.
+func newSigningKeys(ctx context.Context, c *config, logger *slog.Logger, m *metrics) (*signingKeys, error) {
 	if c.static() {
 		ks, err := jwks.NewKeySet(c.signingKey, c.published...)
 		if err != nil {
@@ -58,6 +59,7 @@ func newSigningKeys(ctx context.Context, c *config, logger *slog.Logger) (*signi
 	}
 	var mu sync.Mutex
 	var staged []string // the keys this server made while starting
+	m.watchRingEvents()
 	opts := []keyring.Option{
 		keyring.WithLogger(ringLogger(logger)),
 		keyring.WithEvents(func(e keyring.Event) {
@@ -66,6 +68,7 @@ func newSigningKeys(ctx context.Context, c *config, logger *slog.Logger) (*signi
 				staged = append(staged, e.KID)
 				mu.Unlock()
 			}
+			m.ringEvent(e)
 		}),
 	}
 	if len(c.keks) > 0 {
