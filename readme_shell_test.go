@@ -553,3 +553,70 @@ func procLeaves(root int) []int {
 	walk(root)
 	return leaves
 }
+
+// TestShSplit checks how the README's blocks are split into the commands
+// that the tables of readme_commands_test.go name.
+func TestShSplit(t *testing.T) {
+	md := strings.Join([]string{
+		"# Title",
+		"```go",
+		"x := 1 # not shell",
+		"```",
+		"```sh",
+		"go run ./cmd/powersync-auth -anonymous   # a comment",
+		"",
+		"# a comment line",
+		"go run ./cmd/powersync-token check -jwks https://x/jwks.json \\",
+		"    -audience https://y \"$TOKEN\"",
+		`jq -r '.[] | select(.state == "retired") | .kid'`,
+		"echo a#b ${#x} '# quoted' \"# too\" # the comment",
+		"echo 'one",
+		"two'",
+		"a=1; # after a semicolon",
+		"```",
+		"",
+		"1. A step:",
+		"",
+		"   ```bash",
+		"   make test",
+		"   ```",
+		"```",
+		"not a command",
+		"```",
+	}, "\n")
+	blocks, err := shBlocks(md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[int][]string{}
+	for _, b := range blocks {
+		for _, c := range b.commands {
+			got[b.line] = append(got[b.line], fmt.Sprintf("%d: %s", c.line, c.text))
+		}
+	}
+	want := map[int][]string{
+		5: {
+			"6: go run ./cmd/powersync-auth -anonymous",
+			`9: go run ./cmd/powersync-token check -jwks https://x/jwks.json -audience https://y "$TOKEN"`,
+			`11: jq -r '.[] | select(.state == "retired") | .kid'`,
+			`12: echo a#b ${#x} '# quoted' "# too"`,
+			"13: echo 'one\ntwo'",
+			"15: a=1;",
+		},
+		20: {"21: make test"},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("got\n%v\nwant\n%v", got, want)
+	}
+
+	for _, bad := range []string{
+		"```sh\ncat <<EOF\nx\nEOF\n```", // a here-document
+		"```sh\necho 'open\n```",        // an open quote
+		"```sh\necho \\\n```",           // a continuation into the fence
+		"```sh\necho never closed\n",    // no closing fence
+	} {
+		if _, err := shBlocks(bad); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}
