@@ -410,7 +410,7 @@ var readmeNotRun = map[string]readmeException{
 
 // readmeSystemWhy is why the deployment's steps after the build are not run.
 const readmeSystemWhy = "installs into the machine itself (root, /usr/local/bin, /etc, a systemd service): " +
-	"deploy/deploy_test.go checks the unit and the environment file against the command, with systemd-analyze verify"
+	"deploy/deploy_test.go checks the unit and the environment file against the command (with systemd-analyze verify where it is installed)"
 
 // TestREADMECommandsClassified checks that every command of the README's
 // shell blocks is in readmeRuns or in readmeNotRun, and that every entry of
@@ -458,7 +458,7 @@ func TestREADMECommandsClassified(t *testing.T) {
 // message that says so.
 func TestREADMECommandsRun(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds the three commands and runs the README's commands in a clone (a minute): not with -short")
+		t.Skip("builds the three commands and runs the README's commands in a clone (some 20 seconds): not with -short")
 	}
 	if runtime.GOOS != "linux" {
 		t.Skip("the README's commands are run by bash and their servers found through /proc: Linux only")
@@ -482,7 +482,7 @@ func TestREADMECommandsRun(t *testing.T) {
 	clone, bin := filepath.Join(base, "clone"), filepath.Join(base, "bin")
 	tracked, err := freshClone(".", clone)
 	if err != nil {
-		t.Skipf("cannot make a clone of the tracked files (not a git checkout?): %v", err)
+		readmeUnavailable(t, fmt.Sprintf("cannot copy the tracked files (not a git checkout?): %v", err))
 	}
 	goEnv := readmeGoEnv(t)
 
@@ -650,6 +650,12 @@ func runREADMEServer(t *testing.T, s *shSession, c shCommand, srv *readmeServer)
 	}
 	if srv.check != nil {
 		srv.check(t, s, base, keys)
+	}
+	if !job.running() {
+		// It answered, then exited: or another process answered on the port.
+		r, _ := job.stop(syscall.SIGKILL, 10*time.Second)
+		stopped = true
+		t.Fatalf("%s: exited (status %d) while it was being checked\nstderr:\n%s", where, r.status, r.stderr)
 	}
 
 	r, err := job.stop(syscall.SIGTERM, 20*time.Second)
@@ -829,11 +835,16 @@ func readmeNeed(t *testing.T, prog string) {
 			return
 		}
 	}
-	msg := fmt.Sprintf("%s is not installed: these README commands need it", prog)
+	readmeUnavailable(t, fmt.Sprintf("%s is not installed: these README commands need it", prog))
+}
+
+// readmeUnavailable skips the test for why, or fails it under CI.
+func readmeUnavailable(t *testing.T, why string) {
+	t.Helper()
 	if os.Getenv("CI") != "" {
-		t.Fatal(msg + " (under CI this is a failure, not a skip)")
+		t.Fatal(why + " (under CI this is a failure, not a skip)")
 	}
-	t.Skip(msg + "; not run (set CI to make this a failure)")
+	t.Skip(why + "; not run (set CI to make this a failure)")
 }
 
 // readmeGoEnv returns the go command's settings that the clean environment
