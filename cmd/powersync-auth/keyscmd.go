@@ -301,6 +301,16 @@ func rfc3339(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
+// upToSecond rounds a deadline (a key promotable from then, published until
+// then) up to the whole second, so that waiting until the time rfc3339
+// prints for it is enough: rfc3339 drops the fraction.
+func upToSecond(t time.Time) time.Time {
+	if down := t.Truncate(time.Second); !down.Equal(t) {
+		return down.Add(time.Second)
+	}
+	return t
+}
+
 func keysList(k *keysRun) int {
 	entries := k.ring.Entries()
 	list := make([]keyJSON, 0, len(entries))
@@ -311,7 +321,7 @@ func keysList(k *keysRun) int {
 			Retired: rfc3339(e.Retired), Revoked: rfc3339(e.Revoked),
 		}
 		if e.State == keyring.StateNext && !e.Published.IsZero() {
-			j.PromotableAt = rfc3339(e.Published.Add(k.publishAhead()))
+			j.PromotableAt = rfc3339(upToSecond(e.Published.Add(k.publishAhead())))
 		}
 		list = append(list, j)
 	}
@@ -357,7 +367,7 @@ func keysStage(k *keysRun) int {
 	}
 	fmt.Fprintf(k.stdout, "staged key %s (%s) as a next key: published from now on; it may sign from %s "+
 		"(after -publish-ahead %v): %s keys promote %s\n",
-		e.KeyID(), e.Key.Algorithm(), rfc3339(e.Published.Add(k.publishAhead())), k.publishAhead(), program, e.KeyID())
+		e.KeyID(), e.Key.Algorithm(), rfc3339(upToSecond(e.Published.Add(k.publishAhead()))), k.publishAhead(), program, e.KeyID())
 	return exitOK
 }
 
@@ -372,7 +382,7 @@ func keysPromote(k *keysRun) int {
 		msg := ringNames.Replace(ringReason(err, k.store.spec))
 		msg = strings.TrimSuffix(msg, ". Wait, or force the promotion") + ". Wait, or promote it now with -force"
 		if next, ok := promoteCandidate(before, kid); ok {
-			at := next.Published.Add(k.publishAhead())
+			at := upToSecond(next.Published.Add(k.publishAhead()))
 			msg = fmt.Sprintf("key %s becomes safe to promote at %s (in %v), once published for -publish-ahead %v. %s",
 				next.KeyID(), rfc3339(at), time.Until(at).Round(time.Second), k.publishAhead(), msg)
 		}
@@ -394,13 +404,13 @@ func keysPromote(k *keysRun) int {
 	p := k.c.policy()
 	fmt.Fprintf(k.stdout, "promoted key %s: it signs from now on (on every replica within -store-poll %v); "+
 		"key %s is retired and stays published until %s (retention %v)\n",
-		e.KeyID(), cmp.Or(p.StorePoll, keyring.DefaultStorePoll), old, rfc3339(e.Activated.Add(p.Retention())), p.Retention())
+		e.KeyID(), cmp.Or(p.StorePoll, keyring.DefaultStorePoll), old, rfc3339(upToSecond(e.Activated.Add(p.Retention()))), p.Retention())
 	if next, ok := promoteCandidate(before, kid); ok && k.opts.force {
 		if at := next.Published.Add(k.publishAhead()); e.Activated.Before(at) {
 			fmt.Fprintf(k.stdout, "forced %v before its publish-ahead was over: verifiers that have not fetched the JWKS "+
 				"since the key was published may refuse its tokens until %s (PowerSync refuses a token once and "+
 				"refetches; CDNs and clients caching the JWKS refuse until their copy expires); clients retry on 401\n",
-				at.Sub(e.Activated).Round(time.Second), rfc3339(at))
+				at.Sub(e.Activated).Round(time.Second), rfc3339(upToSecond(at)))
 		}
 	}
 	return exitOK
@@ -497,7 +507,7 @@ func keysImport(k *keysRun) int {
 		fmt.Fprintf(k.stdout, "imported key %s (%s) as the active key of the empty ring\n", e.KeyID(), e.Key.Algorithm())
 	default:
 		fmt.Fprintf(k.stdout, "imported key %s (%s) as a next key: published from now on; it may sign from %s: %s keys promote %s\n",
-			e.KeyID(), e.Key.Algorithm(), rfc3339(e.Published.Add(k.publishAhead())), program, e.KeyID())
+			e.KeyID(), e.Key.Algorithm(), rfc3339(upToSecond(e.Published.Add(k.publishAhead()))), program, e.KeyID())
 	}
 	return exitOK
 }

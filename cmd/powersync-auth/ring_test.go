@@ -504,7 +504,10 @@ func testKeysSubcommands(t *testing.T, env map[string]string, read func() []byte
 		assert.Empty(t, keys[1].Activated, "omitted when not reached")
 		published, _ := time.Parse(time.RFC3339, keys[1].Published)
 		promotable, _ := time.Parse(time.RFC3339, keys[1].PromotableAt)
-		assert.Equal(t, 10*time.Minute+30*time.Second, promotable.Sub(published))
+		// Published is cut to the second, PromotableAt rounded up to it: waiting
+		// until the time printed is enough.
+		assert.GreaterOrEqual(t, promotable.Sub(published), 10*time.Minute+30*time.Second)
+		assert.LessOrEqual(t, promotable.Sub(published), 10*time.Minute+31*time.Second)
 		raw := runKeysCmd(t, env, "list", "-json").stdout
 		assert.NotContains(t, raw, `"retired"`, "zero times are omitted")
 		assert.Equal(t, before, read(), "listing writes nothing")
