@@ -238,6 +238,29 @@ var readmeRuns = map[string]readmeRun{
 			}},
 	},
 
+	// Self-hosted Supabase, as written: http://kong:8000 does not resolve
+	// here, so the server runs without Supabase, as it does while a compose
+	// file's containers start. It serves the JWKS and says it is not ready,
+	// and the issuer flag is taken (and any warned about).
+	"SUPABASE_URL=http://kong:8000 powersync-auth -supabase-issuer https://supabase.example.com/auth/v1": {
+		server: &readmeServer{port: 8090, audience: "http://localhost:8080",
+			check: func(t *testing.T, s *shSession, base string, _ []*jwks.Key) {
+				wantNotReady(t, base)
+				if _, stderr := s.jobOutput(); strings.Contains(stderr, "any issuer") {
+					t.Errorf("a named issuer is not any issuer:\n%s", stderr)
+				}
+			}},
+	},
+	"SUPABASE_URL=http://kong:8000 powersync-auth -supabase-issuer any": {
+		server: &readmeServer{port: 8090, audience: "http://localhost:8080",
+			check: func(t *testing.T, s *shSession, base string, _ []*jwks.Key) {
+				wantNotReady(t, base)
+				if _, stderr := s.jobOutput(); !regexp.MustCompile(`level=WARN msg="accepting Supabase access tokens of any issuer`).MatchString(stderr) {
+					t.Errorf("no warning about accepting any issuer:\n%s", stderr)
+				}
+			}},
+	},
+
 	// A rotation by hand.
 	"powersync-auth keys stage": {
 		given: &readmeGiven{
@@ -907,4 +930,22 @@ func readmeKeys[V any](m map[string]V) map[string]bool {
 		set[k] = true
 	}
 	return set
+}
+
+// wantNotReady checks that the server at base is alive but not ready,
+// because Supabase's JWKS has not loaded.
+func wantNotReady(t *testing.T, base string) {
+	t.Helper()
+	res, err := http.Get(base + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var body struct{ Error, Reason string }
+	if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != http.StatusServiceUnavailable || body.Error != "not_ready" || body.Reason != "supabase_jwks" {
+		t.Errorf("/readyz answered %d %+v, not 503 not_ready supabase_jwks", res.StatusCode, body)
+	}
 }
