@@ -936,16 +936,15 @@ func readmeKeys[V any](m map[string]V) map[string]bool {
 // because Supabase's JWKS has not loaded.
 func wantNotReady(t *testing.T, base string) {
 	t.Helper()
-	res, err := http.Get(base + "/readyz")
+	status, data, err := readmeGet(base+"/readyz", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer res.Body.Close()
 	var body struct{ Error, Reason string }
-	if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
-		t.Fatal(err)
+	if err := json.Unmarshal(data, &body); err != nil {
+		t.Fatalf("/readyz answered %d %q: %v", status, data, err)
 	}
-	if res.StatusCode != http.StatusServiceUnavailable || body.Error != "not_ready" || body.Reason != "supabase_jwks" {
-		t.Errorf("/readyz answered %d %+v, not 503 not_ready supabase_jwks", res.StatusCode, body)
+	if status != http.StatusServiceUnavailable || body.Error != "not_ready" || body.Reason != "supabase_jwks" {
+		t.Errorf("/readyz answered %d %+v, not 503 not_ready supabase_jwks", status, body)
 	}
 }

@@ -197,16 +197,25 @@ func checkPowerSyncURL(s string) error {
 }
 
 // checkOrigin refuses a CORS origin that is neither "*" nor
-// scheme://host[:port], the form of a browser's Origin header, which the
+// scheme://host[:port] as a browser's Origin header spells it, which the
 // handler compares byte for byte: an origin with a wildcard
-// (https://*.example.com) or a fragment, even an empty one, would never
-// match.
+// (https://*.example.com), a fragment (even an empty one), capitals, a
+// non-ASCII host, an empty port, a port with leading zeros or the scheme's
+// default port would never match.
 func checkOrigin(o string) error {
 	if o == "*" {
 		return nil
 	}
 	if strings.Contains(o, "*") {
 		return fmt.Errorf("jwks: CORS origin %s has a wildcard, which no Origin matches: list each origin, or allow any with *", quote.Value(o))
+	}
+	for _, r := range o {
+		switch {
+		case r > 0x7f:
+			return fmt.Errorf("jwks: CORS origin %s is not ASCII: browsers send an internationalized host name in punycode (xn--…)", quote.Value(o))
+		case r <= ' ' || r == 0x7f:
+			return fmt.Errorf("jwks: CORS origin %s holds a space or a control character", quote.Value(o))
+		}
 	}
 	u, err := url.Parse(o)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
@@ -218,13 +227,17 @@ func checkOrigin(o string) error {
 	// default port.
 	want := strings.ToLower(o)
 	port := u.Port()
-	if u.Scheme == "https" && port == "443" || u.Scheme == "http" && port == "80" {
+	switch {
+	case strings.HasSuffix(u.Host, ":"):
+		want = strings.TrimSuffix(want, ":")
+	case strings.HasPrefix(port, "0"):
 		want = strings.TrimSuffix(want, ":"+port)
-	}
-	for _, r := range o {
-		if r > 0x7e || r < 0x21 {
-			return fmt.Errorf("jwks: CORS origin %s is not ASCII: browsers send an internationalized host name in punycode (xn--…)", quote.Value(o))
+		if n := strings.TrimLeft(port, "0"); n != "" {
+			want += ":" + n
 		}
+	}
+	if n := strings.TrimLeft(port, "0"); u.Scheme == "https" && n == "443" || u.Scheme == "http" && n == "80" {
+		want = strings.TrimSuffix(want, ":"+n)
 	}
 	if want != o {
 		return fmt.Errorf("jwks: CORS origin %s is not as browsers send it, which is %s (lower case, no default port)", quote.Value(o), quote.Value(want))

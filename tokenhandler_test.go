@@ -404,6 +404,10 @@ func TestCORSOriginsThatCannotMatch(t *testing.T) {
 		"http://localhost:80":       `"http://localhost"`,
 		"https://bücher.example":    "punycode",
 		"https://app.example:8443 ": "",
+		"https://app example":       "a space or a control character",
+		"https://app.example:":      `"https://app.example"`,
+		"https://app.example:08443": `"https://app.example:8443"`,
+		"https://app.example:0443":  `"https://app.example"`,
 	} {
 		t.Run(o, func(t *testing.T) {
 			h, err := jwks.NewTokenHandler(f.signer, jwks.Anonymous(), jwks.WithCORS(o))

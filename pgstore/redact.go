@@ -17,6 +17,7 @@ type redactedError struct {
 	err error
 }
 
+// Error returns the message without the password.
 func (e *redactedError) Error() string { return e.msg }
 
 // Is reports whether the original error is target or wraps it.

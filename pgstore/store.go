@@ -93,7 +93,11 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 // key=value connection string, as pgxpool.ParseConfig reads it) and returns
 // a Store on a pool of its own, which Close closes. It reaches the
 // database before it returns, within ctx: an unreachable database is an
-// error here. Errors never show the password.
+// error here. Errors never show the password: an error whose message held
+// it is given without it, and then unwraps to nothing (errors.Is still
+// matches what it wrapped, such as context.DeadlineExceeded; errors.As no
+// longer reaches pgx's own error types). Open a pool with pgxpool and call
+// New to inspect pgx's errors yourself.
 func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, error) {
 	c := defaultConfig()
 	for _, opt := range opts {

@@ -179,8 +179,8 @@ func newFlagSet(c *config) *flag.FlagSet {
 		"after the burst, one anonymous token per client IP every `interval`")
 	fs.Func("trusted-proxies",
 		"comma-separated `CIDRs` or addresses of the proxies (load balancer, CDN)\n"+
-			"whose X-Forwarded-For names the client for the rate limit (default none:\n"+
-			"the client is the peer address)", c.addTrustedProxies)
+			"whose X-Forwarded-For names the client for the rate limit and the access\n"+
+			"log (default none: the client is the peer address)", c.addTrustedProxies)
 	fs.Func("cors-origins",
 		"comma-separated `origins` (https://app.example.com, or * for any) whose\n"+
 			"web pages may call the token routes (default none)", c.addCORSOrigins)
@@ -190,9 +190,9 @@ func newFlagSet(c *config) *flag.FlagSet {
 			"\"any\" accepts tokens whatever their iss, and tokens without one, as\n"+
 			"self-hosted Supabase's own compose file makes them (default: the project's)")
 	fs.BoolVar(&c.functionsPaths, "functions-paths", false,
-		"also serve every route under the Edge Functions' prefix, /functions/v1/\n"+
-			"(/functions/v1/powersync-auth, …), for a proxy or Kong that routes that\n"+
-			"prefix here")
+		"also serve /powersync-jwks, /powersync-auth and /powersync-auth-anonymous\n"+
+			"under the Edge Functions' prefix, /functions/v1/, for a proxy or Kong\n"+
+			"that routes that prefix here")
 	fs.StringVar(&c.issuer, "issuer", "",
 		"the `iss` claim of the tokens (default none; -issuer \"$SUPABASE_URL\" makes\n"+
 			"the tokens of the PowerSync Edge Functions example)")
@@ -555,6 +555,10 @@ func (c *config) check() error {
 	if strings.Contains(c.issuer, "supabase.co") {
 		c.warnings = append(c.warnings,
 			"the issuer contains supabase.co: PowerSync's diagnostics will call these tokens Supabase tokens")
+	}
+	if c.accessLog && c.logLevel > slog.LevelInfo {
+		c.warnings = append(c.warnings, fmt.Sprintf("%s is on, but its lines are INFO and %s leaves them out",
+			c.source("access-log"), c.source("log-level")))
 	}
 	if c.anonymous && c.anonymousBurst == 0 {
 		c.warnings = append(c.warnings, "the anonymous rate limit is off (-anonymous-burst 0): anyone may mint any number of tokens")

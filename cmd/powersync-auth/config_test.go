@@ -332,11 +332,12 @@ func TestParseConfig(t *testing.T) {
 				"POWERSYNC_URL": "https://x.powersync.journeyapps.com/", "SUPABASE_ANON_KEY": "sb_publishable_x",
 				"SUPABASE_JWT_SECRET": "super-secret-jwt-token-with-at-least-32-characters",
 			},
-			args: []string{"-anonymous", "-anonymous-burst", "0", "-issuer", "https://ref.supabase.co"},
+			args: []string{"-anonymous", "-anonymous-burst", "0", "-issuer", "https://ref.supabase.co", "-access-log", "-log-level", "warn"},
 			check: func(t *testing.T, c *config) {
 				for _, w := range []string{
 					"POWERSYNC_URL ends with a slash", "SUPABASE_ANON_KEY is set but SUPABASE_URL is not",
 					"SUPABASE_JWT_SECRET is set but SUPABASE_URL is not", "supabase.co", "rate limit is off",
+					"-access-log is on, but its lines are INFO and -log-level leaves them out",
 				} {
 					assert.True(t, hasWarning(c, w), "a warning %q in %q", w, c.warnings)
 				}

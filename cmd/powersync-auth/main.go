@@ -40,10 +40,11 @@
 // Supabase's Kong) that routes that prefix to this server.
 //
 // The server is ready when it has a signing key and, with SUPABASE_URL,
-// once the project's JWKS has loaded (and while it is not over an hour
-// stale, after which signed-in requests get 503). A key ring store that
-// cannot be reached does not make it unready: it signs with the keys it
-// has.
+// once the project's JWKS has loaded. It stays ready when Supabase goes
+// away later (the JWKS and anonymous routes need no Supabase; the metric
+// supabase_jwks_usable says whether signed-in requests can be served), and
+// when the key ring store cannot be reached (it signs with the keys it
+// has).
 //
 // A token route answers 200 with {"token", "powersync_url", "expires_at",
 // "user_id"}, where powersync_url is POWERSYNC_URL without a trailing slash,
@@ -210,8 +211,10 @@
 // With -metrics-listen ADDR (POWERSYNC_AUTH_METRICS_LISTEN), the server
 // serves /metrics in the Prometheus text format on a listener of its own,
 // never on -listen: keep ADDR off the public network (127.0.0.1:9090, or an
-// address only the scraper reaches). Every other path of that listener
-// answers the JSON 404. Without it there is no listener, and the handlers
+// address only the scraper reaches). It answers /metrics to GET and HEAD
+// (other methods get the JSON 405), every other path the JSON 404; more
+// than 4 scrapes at once, or one over 15 s, get the Prometheus handler's
+// own plain-text 503. Without it there is no listener, and the handlers
 // measure nothing. Label values are fixed, small sets: a route is its
 // pattern ("unknown" for any path that is no route), never a path, a token
 // or an error's text. Besides the Go runtime's go_* and the process's
@@ -231,7 +234,8 @@
 //	powersync_auth_supabase_jwks_usable                                          1 while Supabase's JWKS can verify tokens (loaded, under
 //	                                                                             an hour old), else 0
 //	powersync_auth_supabase_user_calls_total               cause, code           calls to /auth/v1/user: cause strict or hs256, code the
-//	                                                                             status ("none" when no answer came)
+//	                                                                             status (200, 400, 401, 403, 404, 429, 500, 502, 503,
+//	                                                                             504; any other as its class, 4xx; none without answer)
 //	powersync_auth_supabase_user_call_duration_seconds     cause                 histogram of those calls
 //	powersync_auth_signing_key_info                        kid, alg              1, naming the key that signs now
 //	powersync_auth_signing_key_age_seconds                                       since the key ring's active key started signing
@@ -242,6 +246,7 @@
 //	powersync_auth_keyring_last_refresh_timestamp_seconds                        Unix time of the last successful read of the store
 //	powersync_auth_ready                                                         1 when /readyz answers 200, else 0
 //	powersync_auth_build_info                              version, goversion    1, naming the version (as -version, without Go's) and Go
+//	promhttp_metric_handler_errors_total                   cause                 scrapes that failed to gather or encode a metric
 //
 // The supabase metrics exist with SUPABASE_URL, the keyring ones with a key
 // ring. The gauges of the signing key, the ring and readiness are read at
@@ -320,7 +325,8 @@ func main() {
 
 // run is the command: it reads the configuration from args and getenv,
 // serves until ctx is done, shuts down gracefully and returns the exit
-// status. Logs go to stderr; stdout only gets the usage text of -h.
+// status. Logs go to stderr; stdout only gets the usage text of -h and the
+// version of -version.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "keys" {
 		return runKeys(ctx, args[1:], getenv, stdout, stderr)
@@ -399,16 +405,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	logger.Info(program+" listening", attrs...)
 
+	// A failure of the metrics listener ends the process too, so that its
+	// supervisor sees it and restarts it, but gracefully: the token
+	// requests in flight are answered.
+	var metricsFailure error
+	cause := "signal"
 	select {
 	case err := <-served:
 		ms.close()
 		return fail(logger, fmt.Errorf("serving: %w", err))
 	case err := <-ms.done():
-		srv.Close()
-		return fail(logger, fmt.Errorf("serving %s: %w", routeMetrics, err))
+		metricsFailure = fmt.Errorf("serving %s: %w", routeMetrics, err)
+		cause = metricsFailure.Error()
 	case <-ctx.Done():
+		cause = context.Cause(ctx).Error()
 	}
-	logger.Info("shutting down", "cause", context.Cause(ctx).Error(), "deadline", shutdownTimeout.String())
+	logger.Info("shutting down", "cause", cause, "deadline", shutdownTimeout.String())
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
@@ -419,6 +431,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
 		ms.close()
 		return fail(logger, fmt.Errorf("serving: %w", err))
+	}
+	if metricsFailure != nil {
+		ms.close()
+		return fail(logger, metricsFailure)
 	}
 	if err := ms.shutdown(shutdownCtx); err != nil {
 		return fail(logger, err)

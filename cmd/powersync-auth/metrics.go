@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"runtime"
-	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -39,8 +38,11 @@ var (
 
 // metrics are the server's Prometheus metrics, in a registry of their own
 // (never the global default one), served by the listener of
-// -metrics-listen. A nil *metrics is metrics off: its methods then install
-// no observer, and the handlers measure nothing.
+// -metrics-listen. A nil *metrics is metrics off: the methods that return
+// options, sinks or registrations (requestSink, tokenObserver,
+// jwksObserver, supabaseOptions, watchRingEvents, ringEvent) then return
+// none, and the handlers measure nothing; the others (handler, watchState)
+// are only called when metrics are on.
 //
 // Every label value is one of a small, fixed set (a route's pattern, a
 // method of methodLabel, a status, a reason code of the library); never a
@@ -125,9 +127,9 @@ func newMetrics() *metrics {
 // buildLabels are the labels of build_info: the version of buildVersion
 // without its Go version, and the Go version.
 func buildLabels() (version, goVersion string) {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown", runtime.Version()
+	info := buildInfo()
+	if info == nil {
+		return cmp.Or(version, "unknown"), runtime.Version()
 	}
 	withoutGo := *info
 	withoutGo.GoVersion = ""
@@ -212,7 +214,7 @@ func (m *metrics) supabaseOptions() []supabase.Option {
 	m.userCalls = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: metricsNamespace,
 		Name:      "supabase_user_calls_total",
-		Help:      "Calls to Supabase's /auth/v1/user, by cause (strict: -supabase-strict; hs256: a legacy token Supabase must vouch for) and status code (none when no answer came).",
+		Help:      "Calls to Supabase's /auth/v1/user, by cause (strict: -supabase-strict; hs256: a legacy token Supabase must vouch for) and status code (one Supabase or a gateway answers with, else its class such as 4xx; none when no answer came).",
 	}, []string{"cause", "code"})
 	m.userCallDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: metricsNamespace,
@@ -237,12 +239,26 @@ func (m *metrics) observeFetch(e remote.FetchEvent) {
 
 // observeUserCall counts and times one call to /auth/v1/user.
 func (m *metrics) observeUserCall(e supabase.UserCallEvent) {
-	code := "none"
-	if e.Status != 0 {
-		code = strconv.Itoa(e.Status)
-	}
-	m.userCalls.WithLabelValues(e.Cause, code).Inc()
+	m.userCalls.WithLabelValues(e.Cause, upstreamStatusLabel(e.Status)).Inc()
 	m.userCallDuration.WithLabelValues(e.Cause).Observe(e.Duration.Seconds())
+}
+
+// upstreamStatusLabel is the code label of a status Supabase (or a proxy in
+// front of it) answered: the status itself when it is one Supabase's Auth
+// is known to answer /auth/v1/user with or a gateway's, its class ("4xx",
+// "5xx") for any other, "none" when no answer came. Whoever sits upstream
+// picks the status: the label must not take whatever it sends.
+func upstreamStatusLabel(status int) string {
+	switch status {
+	case 0:
+		return "none"
+	case 200, 400, 401, 403, 404, 429, 500, 502, 503, 504:
+		return strconv.Itoa(status)
+	}
+	if status >= 100 && status <= 599 {
+		return strconv.Itoa(status/100) + "xx"
+	}
+	return "other"
 }
 
 // watchRingEvents registers keyring_events_total, with every type at 0; nothing
@@ -329,7 +345,7 @@ func (s stateCollector) Collect(ch chan<- prometheus.Metric) {
 	if key != nil {
 		gauge(ch, signingKeyInfoDesc, 1, key.KeyID(), string(key.Algorithm()))
 	}
-	gauge(ch, readyDesc, boolValue(s.ready.check().code == ""))
+	gauge(ch, readyDesc, boolValue(s.ready.check().ready))
 	if s.users != nil {
 		gauge(ch, supabaseUsableDesc, boolValue(s.users.JWKS().Usable()))
 	}
@@ -381,12 +397,9 @@ func (m *metrics) handler(logger *slog.Logger) http.Handler {
 	})
 	mux := http.NewServeMux()
 	mux.Handle(routeMetrics, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD")
-			writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "use GET or HEAD")
-			return
+		if allowGetHead(w, r) {
+			prom.ServeHTTP(w, r)
 		}
-		prom.ServeHTTP(w, r)
 	}))
 	mux.HandleFunc("/", serveNotFound)
 	return mux

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -61,6 +62,16 @@ func TestReadyz(t *testing.T) {
 	})
 	assert.Greater(t, sb.JWKSRequests(), jwksRequests, "the background refresh fetched it")
 	assert.Equal(t, readyAnswer{http.StatusOK, map[string]string{"status": "ready"}}, getReady(t, s.url))
+
+	// Supabase goes away again, and a token of a key the cached JWKS lacks
+	// makes the server try it: the fetch fails, the caller gets 503, and
+	// the server stays ready (its JWKS and anonymous routes serve on).
+	sb.SetFailure(supabasetest.Unavailable, supabasetest.EndpointJWKS)
+	fetched := sb.JWKSRequests()
+	res := do(t, "GET", s.url+routeAuth, "Authorization: Bearer "+sb.Token(sb.NewUser(), supabasetest.SignedByUnknownKey()))
+	assert.Equal(t, http.StatusServiceUnavailable, res.status, "%s", res.body)
+	assert.Greater(t, sb.JWKSRequests(), fetched, "the unknown kid was fetched for")
+	assert.Equal(t, readyAnswer{http.StatusOK, map[string]string{"status": "ready"}}, getReady(t, s.url), "loaded once is enough")
 
 	head := do(t, "HEAD", s.url+routeReady)
 	assert.Equal(t, http.StatusOK, head.status)
@@ -189,12 +200,18 @@ func TestAccessLog(t *testing.T) {
 	do(t, "GET", s.url+"/no/such/path?token="+tok)
 	do(t, "BREW", s.url+routeJWKS)
 
+	// A line is written once the handler returns, which may be after its
+	// client has the answer.
 	var lines []logRecord
-	for _, rec := range jsonRecords(t, s.logs.String()) {
-		if rec["msg"] == "request" {
-			lines = append(lines, rec)
+	waitFor(t, 5*time.Second, "four request lines", func() bool {
+		lines = nil
+		for _, rec := range jsonRecords(t, s.logs.String()) {
+			if rec["msg"] == "request" {
+				lines = append(lines, rec)
+			}
 		}
-	}
+		return len(lines) >= 4
+	})
 	require.Len(t, lines, 4)
 	want := []struct {
 		method, route, client string
@@ -232,6 +249,17 @@ func TestVersion(t *testing.T) {
 	r := startRun(t, map[string]string{envPrivateKey: newSecretKey(t, jwks.ES256).secret})
 	start := findRecord(t, r.logs.String(), "powersync-auth listening")
 	assert.Equal(t, buildVersion(), start["version"])
+}
+
+// TestLinkedVersion checks the version set at link time: it replaces the
+// module's, in -version and in build_info alike.
+func TestLinkedVersion(t *testing.T) {
+	defer func(v string) { version = v }(version)
+	version = "v1.2.3"
+	assert.Regexp(t, `^v1\.2\.3 go1\.\d+`, buildVersion())
+	v, goVersion := buildLabels()
+	assert.Equal(t, "v1.2.3", v)
+	assert.Regexp(t, `^go1\.\d+`, goVersion)
 }
 
 func TestDescribeBuild(t *testing.T) {
@@ -272,7 +300,9 @@ func TestCreateKey(t *testing.T) {
 	env := map[string]string{"POWERSYNC_AUTH_STORE": ring}
 
 	var stderr bytes.Buffer
-	code := run(t.Context(), []string{"-create-key=false", "-listen", "127.0.0.1:0"}, envOf(env), nil, &stderr)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second) // a run that served would end, and fail the test
+	defer cancel()
+	code := run(ctx, []string{"-create-key=false", "-listen", "127.0.0.1:0"}, envOf(env), nil, &stderr)
 	assert.Equal(t, exitConfig, code, "%s", stderr.String())
 	assert.Contains(t, stderr.String(), "has no key, and -create-key=false")
 	assert.Contains(t, stderr.String(), "keys stage")

@@ -51,6 +51,7 @@ type recordingWriter struct {
 	bytes  int64
 }
 
+// WriteHeader records the first final status, and writes it.
 func (w *recordingWriter) WriteHeader(status int) {
 	if w.status == 0 && status >= 200 { // 1xx answers are interim
 		w.status = status
@@ -58,6 +59,8 @@ func (w *recordingWriter) WriteHeader(status int) {
 	w.ResponseWriter.WriteHeader(status)
 }
 
+// Write records the size of b (and status 200 when none was written), and
+// writes it.
 func (w *recordingWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK

@@ -277,19 +277,21 @@ var healthBody = []byte(`{"status":"ok"}` + "\n")
 
 // serveHealth answers /healthz: 200 to GET and HEAD, at no cost.
 func serveHealth(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "use GET or HEAD")
+	if !allowGetHead(w, r) {
 		return
 	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(http.StatusOK)
-	if r.Method != http.MethodHead {
-		w.Write(healthBody) //nolint:errcheck // the client went away
+	writeJSON(w, r, http.StatusOK, healthBody)
+}
+
+// allowGetHead answers a request of another method than GET and HEAD with
+// a JSON 405 and reports false; it reports true for GET and HEAD.
+func allowGetHead(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return true
 	}
+	w.Header().Set("Allow", "GET, HEAD")
+	writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "use GET or HEAD")
+	return false
 }
 
 // serveNotFound answers every path that is not a route.
@@ -304,12 +306,21 @@ func writeError(w http.ResponseWriter, status int, code, description string) {
 		Error       string `json:"error"`
 		Description string `json:"error_description"`
 	}{code, description})
+	writeJSON(w, nil, status, append(body, '\n'))
+}
+
+// writeJSON answers with status and the JSON body, not to be cached or
+// sniffed; without the body to a HEAD request r (r may be nil: a body
+// then).
+func writeJSON(w http.ResponseWriter, r *http.Request, status int, body []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	w.Write(append(body, '\n')) //nolint:errcheck // the client went away
+	if r == nil || r.Method != http.MethodHead {
+		w.Write(body) //nolint:errcheck // the client went away
+	}
 }
 
 // newHTTPServer returns the server for h, with the limits above; its own
