@@ -381,9 +381,7 @@ func (c *config) checkFlags(from map[string]string, port string) error {
 			return configErrorf("%s %v", c.source(ch.flag), ch.err)
 		}
 	}
-	// Port 0 is a free port of the kernel's choosing: two listeners on
-	// "127.0.0.1:0" get two ports.
-	if _, port, _ := net.SplitHostPort(c.listen); c.metricsListen != "" && c.metricsListen == c.listen && port != "0" {
+	if c.metricsListen != "" && sameListener(c.listen, c.metricsListen) {
 		return configErrorf("%s is the address of %s: /metrics needs a listener of its own",
 			c.source("metrics-listen"), c.source("listen"))
 	}
@@ -645,6 +643,33 @@ func checkListen(v string) error {
 		return fmt.Errorf("%q has no port number (0 to 65535)", v)
 	}
 	return nil
+}
+
+// sameListener reports whether listeners on a and b (host:port, checked)
+// would clash: the same port, not 0 (a free port of the kernel's choosing,
+// another for each listener), on the same host or where one of them is
+// every address of the machine ("", 0.0.0.0, ::).
+func sameListener(a, b string) bool {
+	hostA, portA, errA := net.SplitHostPort(a)
+	hostB, portB, errB := net.SplitHostPort(b)
+	if errA != nil || errB != nil {
+		return a == b
+	}
+	pa, _ := strconv.Atoi(portA)
+	pb, _ := strconv.Atoi(portB)
+	if pa != pb || pa == 0 {
+		return false
+	}
+	wildcard := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
+	if wildcard(hostA) || wildcard(hostB) {
+		return true
+	}
+	ia, errA := netip.ParseAddr(hostA)
+	ib, errB := netip.ParseAddr(hostB)
+	if errA == nil && errB == nil {
+		return ia.Unmap() == ib.Unmap()
+	}
+	return strings.EqualFold(hostA, hostB)
 }
 
 // splitList splits a comma-separated list, trimming spaces and dropping

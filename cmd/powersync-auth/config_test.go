@@ -887,3 +887,24 @@ func TestSplitKeys(t *testing.T) {
 		assert.Equal(t, tt.want, splitKeys(tt.in), "splitKeys(%q)", tt.in)
 	}
 }
+
+func TestSameListener(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		same bool
+	}{
+		{":8090", ":8090", true},
+		{":8090", "0.0.0.0:8090", true},
+		{"127.0.0.1:8090", ":8090", true},
+		{"[::]:8090", "127.0.0.1:8090", true},
+		{"127.0.0.1:8090", "127.0.0.1:08090", true},
+		{"LocalHost:9090", "localhost:9090", true},
+		{"[::ffff:127.0.0.1]:9090", "127.0.0.1:9090", true},
+		{"127.0.0.1:8090", "127.0.0.2:8090", false},
+		{":8090", ":9090", false},
+		{"127.0.0.1:0", "127.0.0.1:0", false},
+		{":0", ":0", false},
+	} {
+		assert.Equal(t, tc.same, sameListener(tc.a, tc.b), "%s %s", tc.a, tc.b)
+	}
+}
