@@ -19,10 +19,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/powersync-jwks/jwks/internal/testkit"
 )
 
 // shLanguages are the info strings of the fenced blocks whose lines are
@@ -289,28 +290,10 @@ type shSession struct {
 	marker  string
 	cmd     *exec.Cmd
 	stdin   io.WriteCloser
-	lines   chan string // bash's standard output, line by line
-	stderr  *shBuffer   // bash's own standard error
+	lines   chan string        // bash's standard output, line by line
+	stderr  *testkit.LogBuffer // bash's own standard error
 	n       int
 	data    map[string]any // what a given hands to a check
-}
-
-// shBuffer is a bytes.Buffer safe for the concurrent writes of a process.
-type shBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *shBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *shBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // newShSession starts bash in dir with env, in a process group of its own
@@ -323,7 +306,7 @@ func newShSession(t *testing.T, dir, tmp, outDir string, env []string) *shSessio
 		dir: dir, tmp: tmp, outDir: outDir,
 		marker: "__readme_" + hex.EncodeToString(b[:]),
 		lines:  make(chan string, 16),
-		stderr: &shBuffer{},
+		stderr: &testkit.LogBuffer{},
 		data:   map[string]any{},
 	}
 	s.cmd = exec.Command("bash", "--noprofile", "--norc")

@@ -20,13 +20,14 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/powersync-jwks/jwks/internal/testkit"
 )
 
 const (
@@ -286,7 +287,7 @@ func TestStaticBuildRunsWithTheUnitAndEnvFile(t *testing.T) {
 		}
 		env = append(env, name+"="+value)
 	}
-	logs := &syncBuffer{}
+	logs := &testkit.LogBuffer{} // the command's output, copied in while it runs
 	cmd := exec.Command(bin, args...)
 	cmd.Env, cmd.Stdout, cmd.Stderr = env, logs, logs
 	require.NoError(t, cmd.Start())
@@ -322,23 +323,4 @@ func TestStaticBuildRunsWithTheUnitAndEnvFile(t *testing.T) {
 		t.Fatalf("powersync-auth did not stop on SIGTERM:\n%s", logs.String())
 	}
 	assert.Contains(t, logs.String(), `"level":"INFO"`, "-log-format json")
-}
-
-// syncBuffer is a buffer that the command's output is copied into while the
-// test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder // guarded by mu
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/powersync-jwks/jwks"
+	"github.com/powersync-jwks/jwks/internal/testkit"
 )
 
 // t0 is the time the pure tests start at.
@@ -140,17 +141,8 @@ func (l *eventLog) count(t EventType) int {
 	return n
 }
 
-// eventually waits up to d for cond, polling every few milliseconds.
-func eventually(t testing.TB, d time.Duration, cond func() bool, msg string, args ...any) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf(msg, args...)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
+// eventually waits up to d for cond (see testkit.Eventually).
+var eventually = testkit.Eventually
 
 // ringFile returns the path of a key ring file in a new directory.
 func ringFile(t testing.TB) string {

@@ -29,6 +29,7 @@ import (
 
 	"github.com/powersync-jwks/jwks"
 	"github.com/powersync-jwks/jwks/internal/rotationtest"
+	"github.com/powersync-jwks/jwks/internal/testkit"
 	"github.com/powersync-jwks/jwks/keyring"
 	"github.com/powersync-jwks/jwks/pgstore/internal/pgtest"
 )
@@ -543,14 +544,5 @@ func (r *logRecorder) countContaining(level slog.Level, s string) int {
 	return n
 }
 
-// eventually waits up to d for cond, polling every few milliseconds.
-func eventually(t testing.TB, d time.Duration, cond func() bool, msg string, args ...any) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf(msg, args...)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+// eventually waits up to d for cond (see testkit.Eventually).
+var eventually = testkit.Eventually

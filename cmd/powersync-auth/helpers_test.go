@@ -138,17 +138,11 @@ func listeningAddr(t testing.TB, log string) string {
 	return ""
 }
 
-// waitFor polls cond every 10 ms until it holds, or fails the test after
-// timeout.
+// waitFor polls cond until it holds, or fails the test after timeout,
+// naming what it waited for.
 func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Eventually(t, timeout, cond, "timed out after %v waiting for %s", timeout, what)
 }
 
 // running is the command run in-process by startRun.
