@@ -159,6 +159,12 @@
 // [github.com/powersync-jwks/jwks/supabase] is the [Authenticator] of a
 // Supabase project's signed-in users. Package
 // [github.com/powersync-jwks/jwks/ratelimit] limits requests per client IP
-// address, for [WithRateLimit]. The imports go one way: remote imports
-// jwks, supabase imports both, and ratelimit imports neither.
+// address, for [WithRateLimit]. Package
+// [github.com/powersync-jwks/jwks/keyring] rotates the signing key by
+// itself, on a schedule, keeping a [KeySet] current for the [Signer] and
+// the JWKS handler, with one ring shared by every replica through a store:
+// a file, or PostgreSQL with the module
+// [github.com/powersync-jwks/jwks/pgstore]. The imports go one way: remote
+// imports jwks, supabase imports both, keyring imports jwks, and ratelimit
+// imports none of them.
 package jwks

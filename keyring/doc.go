@@ -26,9 +26,16 @@
 //	if err != nil {
 //		log.Fatal(err)
 //	}
-//	mux.Handle("GET /.well-known/jwks.json",
-//		jwks.NewJWKSHandler(ring.KeySet(), jwks.WithMaxAge(keyring.DefaultJWKSMaxAge)))
-//	mux.Handle("/powersync-auth", jwks.NewTokenHandler(signer, authenticator))
+//	jwksHandler, err := jwks.NewJWKSHandler(ring.KeySet(), jwks.WithMaxAge(keyring.DefaultJWKSMaxAge))
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	tokenHandler, err := jwks.NewTokenHandler(signer, authenticator)
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	mux.Handle("GET /.well-known/jwks.json", jwksHandler)
+//	mux.Handle("/powersync-auth", tokenHandler)
 //
 // New loads the ring once (an error when the store cannot be read), makes
 // the first key of an empty ring, and starts a goroutine, running until ctx
@@ -57,7 +64,7 @@
 // later, after a gap). By hand (the zero Policy, or any time): Manager.Stage,
 // Manager.Promote (refused before the key's publish-ahead is over, unless
 // forced, and the refusal says what would fail), Manager.Revoke, and
-// Manager.Import to bring an existing key, such as the seed project's
+// Manager.Import to bring an existing key, such as the original example's
 // POWERSYNC_PRIVATE_KEY, in as the first active key of an empty ring.
 //
 // # Timing: why no verifier meets an unknown key

@@ -35,7 +35,7 @@ const maxFileSize = 4 << 20
 // overwritten; it stays as it was until someone restores or removes it.
 //
 // A file that holds a single private key, as the key file of the ready
-// server before key rings (a private JWK, the base64 JWK of the seed's
+// server before key rings (a private JWK, the base64 JWK of the original example's
 // POWERSYNC_PRIVATE_KEY, or PEM), reads as a ring of that one key, active
 // since the file was last modified, at version 1; the first change rewrites
 // it as a ring document.

@@ -251,7 +251,7 @@ func (m *Manager) Revoke(ctx context.Context, kid string) error {
 	return err
 }
 
-// Import adds an existing signing key, such as the seed project's
+// Import adds an existing signing key, such as the original example's
 // POWERSYNC_PRIVATE_KEY read with jwks.ParseKey: the first active key of an
 // empty ring, or else a next key, published from now on. Importing a key
 // that is already next or active changes nothing (a server may import its

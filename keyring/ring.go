@@ -219,7 +219,7 @@ func (r ring) stage(key *jwks.Key, now time.Time) (result, error) {
 	return r.add(key, now, EventStaged)
 }
 
-// importKey adds an existing key, such as the seed's POWERSYNC_PRIVATE_KEY:
+// importKey adds an existing key, such as the original example's POWERSYNC_PRIVATE_KEY:
 // the first active key of an empty ring, or else a next key. Importing a
 // key that is already next or active changes nothing, so a server can import
 // the same key at every start; a key ID the ring has retired or revoked is
