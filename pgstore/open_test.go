@@ -67,6 +67,13 @@ func TestOpenUnreachable(t *testing.T) {
 		{"silent, TLS preferred", "postgres://pgstore:" + password + "@127.0.0.1:" + silentServer(t) + "/ring", true, "cannot reach the database"},
 		{"bad port", "postgres://pgstore:" + password + "@127.0.0.1:notaport/ring", false, "reading the database URL"},
 		{"bad key=value", "host=127.0.0.1 password='" + password + "' port=x", false, "reading the database URL"},
+		// A raw @ in the password: pgx splits the user information at the
+		// first @, url.Parse at the last, so the rest of the password
+		// would pass for the host. It is refused before either reads it.
+		{"raw @ in the password", "postgres://pgstore:" + password[:4] + "@" + password[4:] + "@127.0.0.1:" + closedPort(t) + "/ring", false,
+			"the database URL has more than one @ before its host"},
+		{"raw @ in the password, bad sslmode", "postgresql://pgstore:" + password[:4] + "@" + password[4:] + "@127.0.0.1/ring?sslmode=bogus", false,
+			"the database URL has more than one @ before its host"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -86,6 +93,7 @@ func TestOpenUnreachable(t *testing.T) {
 			}
 			assert.NotContains(t, err.Error(), password)
 			assert.NotContains(t, err.Error(), "Pa55")
+			assert.NotContains(t, err.Error(), password[4:])
 		})
 	}
 }

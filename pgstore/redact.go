@@ -70,3 +70,24 @@ func passwordOf(conn string) string {
 	}
 	return ""
 }
+
+// checkUserInfo refuses a postgres:// URL with more than one @ before its
+// host, without quoting it: a password with a raw @ in it. pgx splits the
+// user information at the first @ and url.Parse at the last, so the rest
+// of the password would be taken for the host, and show in errors as one.
+func checkUserInfo(databaseURL string) error {
+	rest, ok := strings.CutPrefix(databaseURL, "postgres://")
+	if !ok {
+		if rest, ok = strings.CutPrefix(databaseURL, "postgresql://"); !ok {
+			return nil // a key=value connection string
+		}
+	}
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		rest = rest[:i]
+	}
+	if strings.Count(rest, "@") > 1 {
+		return errors.New("pgstore: the database URL has more than one @ before its host: " +
+			"write each @ of the user name or the password as %40")
+	}
+	return nil
+}

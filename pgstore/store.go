@@ -106,6 +106,9 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 	if err := c.check(); err != nil {
 		return nil, err
 	}
+	if err := checkUserInfo(databaseURL); err != nil {
+		return nil, err
+	}
 	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
 		return nil, redact(fmt.Errorf("pgstore: reading the database URL: %w", err), passwordOf(databaseURL))
