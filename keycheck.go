@@ -6,8 +6,8 @@ import (
 	"crypto/ed25519"
 	"crypto/rsa"
 	"fmt"
-	"unicode"
-	"unicode/utf8"
+
+	"github.com/powersync-jwks/jwks/internal/keyid"
 )
 
 // Limits on keys. Shorter RSA moduli are refused (PowerSync refuses them
@@ -16,7 +16,6 @@ import (
 const (
 	minRSABits     = 2048
 	maxRSABits     = 8192
-	maxKeyIDLength = 256
 	maxRSAExponent = 1<<31 - 1
 )
 
@@ -213,13 +212,8 @@ func checkEd25519PrivateKey(priv ed25519.PrivateKey, pub ed25519.PublicKey) (ed2
 // log line: empty, longer than 256 bytes, invalid UTF-8 or holding control
 // characters.
 func checkKeyID(kid string) error {
-	if kid == "" || len(kid) > maxKeyIDLength || !utf8.ValidString(kid) {
-		return fmt.Errorf("%w: key ID must be 1 to %d bytes of UTF-8", ErrInvalidKey, maxKeyIDLength)
-	}
-	for _, r := range kid {
-		if unicode.IsControl(r) {
-			return fmt.Errorf("%w: key ID holds a control character", ErrInvalidKey)
-		}
+	if !keyid.Valid(kid) {
+		return fmt.Errorf("%w: key ID must be 1 to %d bytes of UTF-8 without a control character", ErrInvalidKey, keyid.MaxLength)
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/powersync-jwks/jwks/internal/keyid"
 	"github.com/powersync-jwks/jwks/internal/quote"
 	"github.com/powersync-jwks/jwks/internal/unverified"
 )
@@ -216,10 +217,15 @@ func (v *Verifier) checkAlgorithm(h *jwsHeader) error {
 	return nil
 }
 
-// checkHeaderKeyID refuses a token without a "kid" unless it is HS256.
+// checkHeaderKeyID refuses a token without a "kid" unless it is HS256,
+// and one whose kid no key can have (see checkKeyID), before any
+// KeySource is asked about it.
 func checkHeaderKeyID(h *jwsHeader) error {
-	if h.Alg != hs256 && (h.Kid == nil || *h.Kid == "") {
+	switch {
+	case h.Alg != hs256 && (h.Kid == nil || *h.Kid == ""):
 		return fmt.Errorf("%w: token has no kid", ErrUnknownKey)
+	case h.Kid != nil && *h.Kid != "" && !keyid.Valid(*h.Kid):
+		return fmt.Errorf("%w: kid %s is not a key ID any key can have", ErrUnknownKey, quote.Value(*h.Kid))
 	}
 	return nil
 }

@@ -503,6 +503,8 @@ func TestVerifierChecksClaimsBeforeTheKeyLookup(t *testing.T) {
 		{"parameters not an object", unknownKID, with(map[string]any{"parameters": "x"}), jwks.ErrMalformed},
 		{"alg not allowed", map[string]any{"alg": "PS256"}, good, jwks.ErrSignature},
 		{"no kid", map[string]any{"kid": nil}, good, jwks.ErrUnknownKey},
+		{"a kid with a control character", map[string]any{"kid": "powersync-\n"}, good, jwks.ErrUnknownKey},
+		{"a kid over 256 bytes", map[string]any{"kid": strings.Repeat("k", 257)}, good, jwks.ErrUnknownKey},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := keys.lookups.Load()

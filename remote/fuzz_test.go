@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/powersync-jwks/jwks"
+	"github.com/powersync-jwks/jwks/internal/keyid"
 	"github.com/powersync-jwks/jwks/internal/testkit"
 )
 
@@ -142,7 +143,7 @@ func lookupAll(t *testing.T, doc []byte, extra string, want *jwks.Key) (ids []st
 			}
 			// A kid that cannot be valid is unknown without a fetch; any
 			// other is unknown to a usable set, and unavailable without one.
-			unknown := accepted || !validKeyID(kid)
+			unknown := accepted || !keyid.Valid(kid)
 			if unknown && !errors.Is(err, jwks.ErrUnknownKey) || !unknown && !errors.Is(err, jwks.ErrUnavailable) {
 				t.Fatalf("kid %q: %v (document accepted: %v)", kid, err, accepted)
 			}

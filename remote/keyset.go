@@ -10,12 +10,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"golang.org/x/time/rate"
 
 	"github.com/powersync-jwks/jwks"
+	"github.com/powersync-jwks/jwks/internal/keyid"
 	"github.com/powersync-jwks/jwks/internal/quote"
 	"github.com/powersync-jwks/jwks/internal/redirect"
 )
@@ -24,10 +23,6 @@ import (
 // after a failed fetch; it doubles with each failure, up to the refresh
 // interval.
 const firstRetryDelay = time.Second
-
-// maxKeyIDLength is the longest key ID a token may name, as package jwks
-// allows for its own keys.
-const maxKeyIDLength = 256
 
 // A KeySet is a [jwks.KeySource] that reads a JSON Web Key Set from a URL,
 // such as Supabase's https://<ref>.supabase.co/auth/v1/.well-known/jwks.json
@@ -196,7 +191,7 @@ func checkURL(raw string) error {
 // A key ID that cannot be valid (empty, over 256 bytes, holding control
 // characters) is unknown without a fetch.
 func (ks *KeySet) LookupKey(ctx context.Context, kid string) (*jwks.Key, error) {
-	if !validKeyID(kid) {
+	if !keyid.Valid(kid) {
 		return nil, fmt.Errorf("remote: the token names no valid key ID: %w", jwks.ErrUnknownKey)
 	}
 	ended, begun := ks.marks() // before the set is read, so that no result is missed
@@ -249,15 +244,6 @@ func (ks *KeySet) LookupKey(ctx context.Context, kid string) (*jwks.Key, error) 
 		// f was under way before this lookup, and may have read the
 		// document before the key was published.
 	}
-}
-
-// validKeyID reports whether kid could name a key: 1 to 256 bytes of UTF-8
-// without control characters.
-func validKeyID(kid string) bool {
-	if kid == "" || len(kid) > maxKeyIDLength || !utf8.ValidString(kid) {
-		return false
-	}
-	return !slices.ContainsFunc([]rune(kid), unicode.IsControl)
 }
 
 func (ks *KeySet) unknown(kid string) error {
