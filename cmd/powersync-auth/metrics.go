@@ -143,7 +143,7 @@ func (m *metrics) requestSink() func(*http.Request, answer) {
 		return nil
 	}
 	return func(r *http.Request, a answer) {
-		m.requests.WithLabelValues(a.route, methodLabel(r.Method), strconv.Itoa(a.status)).Inc()
+		m.requests.WithLabelValues(a.route, methodLabel(r.Method), statusLabel(a.status)).Inc()
 		m.requestDuration.WithLabelValues(a.route).Observe(a.duration.Seconds())
 	}
 }
@@ -181,7 +181,7 @@ func (m *metrics) jwksObserver() []jwks.JWKSHandlerOption {
 		return nil
 	}
 	return []jwks.JWKSHandlerOption{jwks.WithJWKSObserver(func(e jwks.Event) {
-		m.jwksResponses.WithLabelValues(strconv.Itoa(e.Status)).Inc()
+		m.jwksResponses.WithLabelValues(statusLabel(e.Status)).Inc()
 	})}
 }
 
@@ -243,6 +243,23 @@ func (m *metrics) observeUserCall(e supabase.UserCallEvent) {
 	m.userCallDuration.WithLabelValues(e.Cause).Observe(e.Duration.Seconds())
 }
 
+// statusLabels are the code labels of the HTTP statuses, made once: the
+// request path then formats no number.
+var statusLabels = func() (labels [600]string) {
+	for status := 100; status < len(labels); status++ {
+		labels[status] = strconv.Itoa(status)
+	}
+	return labels
+}()
+
+// statusLabel is the code label of a status this server answered.
+func statusLabel(status int) string {
+	if status >= 100 && status < len(statusLabels) {
+		return statusLabels[status]
+	}
+	return strconv.Itoa(status)
+}
+
 // upstreamStatusLabel is the code label of a status Supabase (or a proxy in
 // front of it) answered: the status itself when it is one Supabase's Auth
 // is known to answer /auth/v1/user with or a gateway's, its class ("4xx",
@@ -253,7 +270,7 @@ func upstreamStatusLabel(status int) string {
 	case 0:
 		return "none"
 	case 200, 400, 401, 403, 404, 429, 500, 502, 503, 504:
-		return strconv.Itoa(status)
+		return statusLabels[status]
 	}
 	if status >= 100 && status <= 599 {
 		return strconv.Itoa(status/100) + "xx"
