@@ -51,6 +51,7 @@ type keysRun struct {
 	getenv func(string) string
 	ring   *keyring.Manager
 	store  *openedStore
+	stdin  io.Reader // for keys import -
 	stdout io.Writer
 	stderr io.Writer
 }
@@ -137,8 +138,9 @@ func keysUsage(w io.Writer) {
 	fmt.Fprintf(w, "\nRun '%s keys SUBCOMMAND -h' for its flags.\n", program)
 }
 
-// runKeys runs "powersync-auth keys ARGS" and returns its exit status.
-func runKeys(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+// runKeys runs "powersync-auth keys ARGS" and returns its exit status;
+// keys import - reads the key from stdin.
+func runKeys(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		keysUsage(stderr)
 		return exitConfig
@@ -155,7 +157,7 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 		return exitConfig
 	}
 	kc := keysCommands[i]
-	k := &keysRun{ctx: ctx, cmd: kc, getenv: getenv, stdout: stdout, stderr: stderr}
+	k := &keysRun{ctx: ctx, cmd: kc, getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
 	if err := k.parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -462,9 +464,9 @@ func keysImport(k *keysRun) int {
 	switch {
 	case len(k.args) > 0 && k.args[0] == "-":
 		from = "standard input"
-		b, err := io.ReadAll(io.LimitReader(os.Stdin, 1<<20))
+		b, err := readSmall(k.stdin, from)
 		if err != nil {
-			return k.fail(exitFailure, fmt.Errorf("reading %s: %v", from, err))
+			return k.fail(exitConfig, err)
 		}
 		data = b
 	case len(k.args) > 0:
@@ -526,12 +528,18 @@ func readSmallFile(path string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, 1<<20+1))
+	return readSmall(f, path)
+}
+
+// readSmall reads a key of at most 1 MiB from r, which from names; more is
+// refused, not cut short.
+func readSmall(r io.Reader, from string) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, 1<<20+1))
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %v", path, err)
+		return nil, fmt.Errorf("reading %s: %v", from, err)
 	}
 	if len(b) > 1<<20 {
-		return nil, fmt.Errorf("%s is larger than 1 MiB: it is not a key", path)
+		return nil, fmt.Errorf("%s is larger than 1 MiB: it is not a key", from)
 	}
 	return b, nil
 }

@@ -329,7 +329,7 @@ func main() {
 // version of -version.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "keys" {
-		return runKeys(ctx, args[1:], getenv, stdout, stderr)
+		return runKeys(ctx, args[1:], getenv, os.Stdin, stdout, stderr)
 	}
 	c, err := parseConfig(args, getenv, stdout)
 	if errors.Is(err, flag.ErrHelp) {

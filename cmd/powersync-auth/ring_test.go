@@ -41,6 +41,24 @@ func runKeysCmd(t testing.TB, env map[string]string, args ...string) keysResult 
 	return keysResult{code, stdout.String(), stderr.String()}
 }
 
+// TestKeysImportStdin imports a key from standard input, and refuses one
+// over 1 MiB rather than reading its first MiB.
+func TestKeysImportStdin(t *testing.T) {
+	env := map[string]string{"POWERSYNC_AUTH_STORE": filepath.Join(t.TempDir(), "ring.json")}
+	key := newSecretKey(t, jwks.ES256)
+	var stdout, stderr bytes.Buffer
+	code := runKeys(t.Context(), []string{"import", "-"}, envOf(env), strings.NewReader(key.secret), &stdout, &stderr)
+	require.Equal(t, exitOK, code, stderr.String())
+	assert.Equal(t, []string{key.key.KeyID()}, kidsOf(listKeys(t, env), "active"))
+
+	stdout.Reset()
+	stderr.Reset()
+	big := strings.NewReader(key.secret + strings.Repeat(" ", 1<<20))
+	code = runKeys(t.Context(), []string{"import", "-"}, envOf(env), big, &stdout, &stderr)
+	assert.Equal(t, exitConfig, code)
+	assert.Contains(t, stderr.String(), "standard input is larger than 1 MiB")
+}
+
 // listKeys returns the keys of the ring, by keys list -json.
 func listKeys(t testing.TB, env map[string]string, args ...string) []keyJSON {
 	t.Helper()
