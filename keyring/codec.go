@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/powersync-jwks/jwks"
+	"github.com/powersync-jwks/jwks/internal/quote"
 )
 
 // formatVersion is the version of the ring's encoding, its "v" member.
@@ -141,7 +142,7 @@ func (c codec) decode(data []byte) (ring, error) {
 // decodeRecord reads one entry, opening its sealed key.
 func (c codec) decodeRecord(rec record) (Entry, error) {
 	if !rec.State.valid() {
-		return Entry{}, fmt.Errorf("%w: key %q has the unknown state %q", ErrCorrupt, rec.KID, rec.State)
+		return Entry{}, fmt.Errorf("%w: key %s has the unknown state %s", ErrCorrupt, quote.Value(rec.KID), quote.Value(string(rec.State)))
 	}
 	e := Entry{
 		State: rec.State, Created: rec.Created, Published: rec.Published,
@@ -165,14 +166,14 @@ func (c codec) decodeRecord(rec record) (Entry, error) {
 	case rec.Private != nil:
 		jwk = rec.Private
 	default:
-		return Entry{}, fmt.Errorf("%w: key %q has no key", ErrCorrupt, rec.KID)
+		return Entry{}, fmt.Errorf("%w: key %s has no key", ErrCorrupt, quote.Value(rec.KID))
 	}
 	key, err := jwks.ParseKey(jwk)
 	if err != nil {
-		return Entry{}, fmt.Errorf("%w: key %q: %w", ErrCorrupt, rec.KID, err)
+		return Entry{}, fmt.Errorf("%w: key %s: %w", ErrCorrupt, quote.Value(rec.KID), err)
 	}
 	if key.KeyID() != rec.KID || key.Algorithm() != rec.Alg {
-		return Entry{}, fmt.Errorf("%w: entry %q (%s) holds key %q (%s)", ErrCorrupt, rec.KID, rec.Alg, key.KeyID(), key.Algorithm())
+		return Entry{}, fmt.Errorf("%w: entry %s (%s) holds key %s (%s)", ErrCorrupt, quote.Value(rec.KID), quote.Value(string(rec.Alg)), quote.Value(key.KeyID()), key.Algorithm())
 	}
 	if mayPublishOnly {
 		key = key.PublicOnly()

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/powersync-jwks/jwks"
+	"github.com/powersync-jwks/jwks/internal/quote"
 )
 
 // State is where a key is in its lifecycle:
@@ -136,7 +137,7 @@ func (r ring) check() error {
 		case StateRevoked:
 			at = e.Revoked
 		default:
-			return fmt.Errorf("%w: key %s has the unknown state %q", ErrCorrupt, kid, e.State)
+			return fmt.Errorf("%w: key %s has the unknown state %s", ErrCorrupt, kid, quote.Value(string(e.State)))
 		}
 		if at.IsZero() || e.Created.IsZero() {
 			return fmt.Errorf("%w: key %s is %s without the time it became so", ErrCorrupt, kid, e.State)

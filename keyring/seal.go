@@ -8,6 +8,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+
+	"github.com/powersync-jwks/jwks/internal/quote"
 )
 
 // KEKSize is the size of a key-encryption key: AES-256.
@@ -71,12 +73,12 @@ func open(keks []kek, kid string, s *sealedKey) ([]byte, error) {
 		}
 		if len(s.Nonce) != k.aead.NonceSize() {
 			return nil, fmt.Errorf("%w: the sealed private half of key %s has a nonce of %d bytes, not %d",
-				ErrCorrupt, kid, len(s.Nonce), k.aead.NonceSize())
+				ErrCorrupt, quote.Value(kid), len(s.Nonce), k.aead.NonceSize())
 		}
 		plaintext, err := k.aead.Open(nil, s.Nonce, s.Data, []byte(kid))
 		if err != nil {
 			return nil, fmt.Errorf("%w: the private half of key %s does not decrypt with key-encryption key %s: "+
-				"the ring was altered, or the sealed key belongs to another entry", ErrCorrupt, kid, s.KEK)
+				"the ring was altered, or the sealed key belongs to another entry", ErrCorrupt, quote.Value(kid), s.KEK)
 		}
 		return plaintext, nil
 	}
@@ -89,5 +91,5 @@ func open(keks []kek, kid string, s *sealedKey) ([]byte, error) {
 		configured = strings.Join(ids, ", ")
 	}
 	return nil, fmt.Errorf("%w: the private half of key %s is sealed with key-encryption key %s, "+
-		"which is not configured (configured: %s)", ErrUnknownKEK, kid, s.KEK, configured)
+		"which is not configured (configured: %s)", ErrUnknownKEK, quote.Value(kid), quote.Value(s.KEK), configured)
 }
