@@ -1,6 +1,6 @@
 # The commands the README names. `make test` is what CI runs (.ci/run).
 
-.PHONY: test fuzz bench serve loadbench
+.PHONY: test fuzz bench loadbench
 
 # Format check, vet, then every test with the race detector, over the three
 # modules (the root, pgstore/ and cmd/powersync-auth/, tied by go.work). The

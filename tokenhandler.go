@@ -56,6 +56,11 @@ func WithLogger(logger *slog.Logger) TokenHandlerOption {
 // capitals ("https://App.example"), the scheme's default port
 // ("https://app.example:443"), a host name that is not in punycode; the
 // error gives the form a browser sends.
+//
+// Mount a handler with CORS on a path pattern ("/powersync-auth"), not a
+// method pattern ("GET /powersync-auth"): under a method pattern the
+// ServeMux itself answers the browser's preflight OPTIONS with 405, and
+// the browser never sends the request.
 func WithCORS(origins ...string) TokenHandlerOption {
 	return func(h *tokenHandler) { h.origins = append(h.origins, origins...) }
 }
@@ -124,8 +129,8 @@ type tokenResponse struct {
 //
 // The error reports configuration no request could be served with: a nil
 // s or a, a powersync_url that is not an http or https URL, a body limit
-// under 1, a CORS origin that is not scheme://host[:port] or "*" (a
-// wildcard, a path or a fragment), a nil rate limiter.
+// under 1, a CORS origin [WithCORS] refuses (one no browser's Origin
+// header matches), a nil rate limiter.
 func NewTokenHandler(s *Signer, a Authenticator, opts ...TokenHandlerOption) (http.Handler, error) {
 	h := &tokenHandler{signer: s, auth: a, maxBody: DefaultMaxBodyBytes}
 	if s != nil {

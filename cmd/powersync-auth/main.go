@@ -167,7 +167,8 @@
 // with a key of its own: give the ring its first key once with keys stage
 // or keys import.
 //
-// Durations are whole seconds, at least 1s. The server refuses, with status
+// Durations are whole seconds, at least 1s (but 0 for -rotate-every, by
+// hand only, and -publish-ahead, the safe minimum). The server refuses, with status
 // 2 and a message naming the flags, a -publish-ahead below -store-poll +
 // -jwks-max-age + -verifier-refresh (verifiers would meet tokens of a key
 // they have not fetched), and a -rotate-every not above -publish-ahead.

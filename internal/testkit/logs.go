@@ -13,7 +13,7 @@ type LogBuffer struct {
 	buf bytes.Buffer // guarded by mu
 }
 
-// Write implements [io.Writer].
+// Write implements io.Writer.
 func (b *LogBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -5,7 +5,7 @@
 // The Supabase authenticator accepts a legacy HS256 access token without the
 // project's secret only once Supabase's /auth/v1/user has vouched for it.
 // Before it spends that call it checks everything else about the token (its
-// form, "exp", "aud", "iss", "sub") exactly as a [jwks.Verifier] would.
+// form, "exp", "aud", "iss", "sub") exactly as a jwks.Verifier would.
 // Exporting that from jwks would hand every user a way to accept unsigned
 // tokens, so jwks sets Verify in an init function instead, and only packages
 // of this module can reach it.
