@@ -29,7 +29,8 @@ var (
 	// ErrInvalidKey: the key decodes but is not a valid key: an EC point
 	// that is not on its curve, a private half that does not match its public
 	// half (such as RSA primes that are not the modulus's), a malformed
-	// modulus, an RSA public exponent that is even, under 3 or over
+	// modulus, an RSA modulus over 8192 bits or a private value longer than
+	// the modulus, an RSA public exponent that is even, under 3 or over
 	// 2^31 − 1, an invalid key ID; or key options that contradict each
 	// other.
 	ErrInvalidKey = errors.New("jwks: invalid key")

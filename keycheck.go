@@ -72,10 +72,40 @@ func checkRSAPublicKey(spec *algSpec, pub *rsa.PublicKey) error {
 	if pub.E > maxRSAExponent {
 		return fmt.Errorf("%w: RSA public exponent over 2^31 - 1", ErrInvalidKey)
 	}
-	if bits := pub.N.BitLen(); bits < minRSABits {
+	bits := pub.N.BitLen()
+	if bits < minRSABits {
 		return fmt.Errorf("%w: RSA key of %d bits; at least %d are required", ErrWeakKey, bits, minRSABits)
-	} else if bits > maxRSABits {
-		return fmt.Errorf("%w: RSA key of %d bits; at most %d are accepted", ErrInvalidKey, bits, maxRSABits)
+	}
+	return checkRSASizes(bits, nil)
+}
+
+// An rsaValue is the length of one value of an RSA private key other than
+// its modulus, named by its JWK member ("d", "p", "q", "dp", "dq", "qi"; an
+// additional prime of a multi-prime key is "oth").
+type rsaValue struct {
+	name string
+	bits int
+}
+
+// checkRSASizes refuses ([ErrInvalidKey]) an RSA modulus of nBits over
+// 8192 bits, and a private value longer than a modulus of nBits, which no
+// valid key has (the primes, the exponents and the CRT values are all below
+// the modulus). ParseKey calls it with the lengths read from a key's
+// encoding, before anything computes with the values: validating and
+// precomputing a private key takes time quadratic in their length, seconds
+// for a few hundred kilobytes. A modulus of no length (absent, zero or
+// negative) is left to the other checks.
+func checkRSASizes(nBits int, values []rsaValue) error {
+	if nBits > maxRSABits {
+		return fmt.Errorf("%w: RSA key of %d bits is too large; at most %d are accepted", ErrInvalidKey, nBits, maxRSABits)
+	}
+	if nBits <= 0 {
+		return nil
+	}
+	for _, v := range values {
+		if v.bits > nBits {
+			return fmt.Errorf("%w: RSA private key is too large: %s of %d bits, longer than its %d-bit modulus", ErrInvalidKey, v.name, v.bits, nBits)
+		}
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/base64"
 	"math/big"
@@ -123,4 +124,96 @@ func pkcs1With(t testing.TB, k *rsa.PrivateKey, primes []*big.Int) []byte {
 		E                     int
 		D, P, Q, Dp, Dq, Qinv *big.Int
 	}{0, k.N, k.E, k.D, p, q, dp, dq, qinv})
+}
+
+// TestRSAKeySizes covers RSA keys too large to be worth computing with: a
+// modulus over 8192 bits, or private values (d, p, q, the CRT values, the
+// primes of a multi-prime key) longer than the modulus, which no valid key
+// has. Their lengths are read from the encoding before the x509 parsers or
+// crypto/rsa validate or precompute the key, which takes time quadratic in
+// the values' length (seconds for a few hundred kilobytes): the values
+// here are random numbers that make no valid key, so that a refusal that
+// says "too large" is one made before the key was checked.
+func TestRSAKeySizes(t *testing.T) {
+	rs := testkit.Key(t, jwks.RS256)
+	priv := privateOf(t, rs).(*rsa.PrivateKey)
+	huge := func() *big.Int { // a random odd number of 20000 bits
+		b := make([]byte, 2500)
+		_, err := rand.Read(b)
+		require.NoError(t, err)
+		b[0] |= 0x80
+		b[len(b)-1] |= 1
+		return new(big.Int).SetBytes(b)
+	}
+	type otherPrime struct{ Prime, Exponent, Coefficient *big.Int }
+	type pkcs1 struct {
+		Version               int
+		N                     *big.Int
+		E                     int
+		D, P, Q, Dp, Dq, Qinv *big.Int
+		AdditionalPrimes      []otherPrime `asn1:"optional,omitempty"`
+	}
+	pkcs8 := func(pkcs1 []byte) []byte {
+		return derOf(t, struct {
+			Version    int
+			Algorithm  pkix.AlgorithmIdentifier
+			PrivateKey []byte
+		}{0, pkix.AlgorithmIdentifier{Algorithm: asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 1}, Parameters: asn1.NullRawValue}, pkcs1})
+	}
+	pre := priv.Precomputed
+	allHuge := derOf(t, pkcs1{0, huge(), 65537, huge(), huge(), huge(), huge(), huge(), huge(), nil})
+	hugePrimes := derOf(t, pkcs1{0, priv.N, priv.E, huge(), huge(), huge(), pre.Dp, pre.Dq, pre.Qinv, nil})
+	hugeQinv := derOf(t, pkcs1{0, priv.N, priv.E, priv.D, priv.Primes[0], priv.Primes[1], pre.Dp, pre.Dq, huge(), nil})
+	hugeOther := derOf(t, pkcs1{1, priv.N, priv.E, priv.D, priv.Primes[0], priv.Primes[1], pre.Dp, pre.Dq, pre.Qinv, []otherPrime{{huge(), huge(), huge()}}})
+	hugeModulus := huge()
+	std := func(n *big.Int) string { return base64.StdEncoding.EncodeToString(n.Bytes()) }
+
+	const modulus, value = "is too large; at most 8192 are accepted", "RSA private key is too large"
+	for _, tc := range []struct {
+		name  string
+		input []byte
+		says  string
+	}{
+		// PEM, read from the DER before x509 parses it.
+		{"PKCS#1 of 20000-bit values", pemBlock("RSA PRIVATE KEY", allHuge), modulus},
+		{"PKCS#8 of 20000-bit values", pemBlock("PRIVATE KEY", pkcs8(allHuge)), modulus},
+		{"PKCS#8 of 20000-bit values in base64", []byte(base64.StdEncoding.EncodeToString(pemBlock("PRIVATE KEY", pkcs8(allHuge)))), modulus},
+		{"PKCS#1 public key of 20000 bits", pemBlock("RSA PUBLIC KEY", derOf(t, struct {
+			N *big.Int
+			E int
+		}{hugeModulus, 65537})), modulus},
+		{"PKCS#1 with a 2048-bit modulus and 20000-bit d, p, q", pemBlock("RSA PRIVATE KEY", hugePrimes), value},
+		{"PKCS#8 with a 2048-bit modulus and 20000-bit d, p, q", pemBlock("PRIVATE KEY", pkcs8(hugePrimes)), value},
+		{"PKCS#1 with a 20000-bit CRT coefficient", pemBlock("RSA PRIVATE KEY", hugeQinv), value},
+		{"three-prime PKCS#1 with a 20000-bit third prime", pemBlock("RSA PRIVATE KEY", hugeOther), value},
+
+		// JWK, read before jwx.
+		{"JWK with a 2048-bit n and 20000-bit d, p, q", mutateJWK(t, rs, true, map[string]any{"d": b64(huge().Bytes()), "p": b64(huge().Bytes()), "q": b64(huge().Bytes())}), value},
+		{"JWK with a 20000-bit d", mutateJWK(t, rs, true, map[string]any{"d": b64(huge().Bytes())}), value},
+		{"JWK with a 20000-bit qi", mutateJWK(t, rs, true, map[string]any{"qi": b64(huge().Bytes())}), value},
+		{"JWK with a 20000-bit p in padded standard base64", mutateJWK(t, rs, true, map[string]any{"p": std(huge())}), value},
+		{"JWK with d, p, q of 2049 bits and n of 2048", mutateJWK(t, rs, true, map[string]any{
+			"d": b64(append([]byte{1}, priv.D.Bytes()...)), "p": b64(append([]byte{1}, priv.N.Bytes()...)), "q": b64(append([]byte{1}, priv.N.Bytes()...)),
+		}), value},
+		{"JWK of 20000-bit values", mutateJWK(t, rs, true, map[string]any{"n": b64(hugeModulus.Bytes()), "d": b64(huge().Bytes()), "p": b64(huge().Bytes())}), modulus},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			requireKeyRefused(t, string(tc.input), jwks.ErrInvalidKey, rs)
+			_, err := jwks.ParseKey(tc.input)
+			assert.Contains(t, err.Error(), tc.says)
+		})
+	}
+
+	t.Run("private members with leading zero bytes are accepted", func(t *testing.T) {
+		m := privateJWK(t, rs)
+		for _, name := range []string{"d", "p", "q", "dp", "dq", "qi"} {
+			raw, err := base64.RawURLEncoding.DecodeString(m[name].(string))
+			require.NoError(t, err)
+			m[name] = b64(append(make([]byte, 300), raw...))
+		}
+		k, err := jwks.ParseKey(toJSON(t, m))
+		require.NoError(t, err)
+		assert.True(t, k.Equal(rs))
+		assert.True(t, k.CanSign())
+	})
 }

@@ -41,12 +41,14 @@ import (
 //
 // ParseKey refuses, with an error wrapping one of [ErrKeyFormat],
 // [ErrUnsupportedAlgorithm], [ErrAlgorithmMismatch], [ErrWeakKey] and
-// [ErrInvalidKey]: RSA keys under 2048 bits, multi-prime RSA keys, RSA
-// public exponents over 2^31 − 1, symmetric keys, algorithms other than the
-// seven of [Algorithms], a curve that does not match the algorithm, EC
-// points off their curve, private halves that do not match their public
-// half, and unreadable input. The errors never contain key
-// material.
+// [ErrInvalidKey]: RSA keys under 2048 bits or over 8192, multi-prime RSA
+// keys, RSA public exponents over 2^31 − 1, symmetric keys, algorithms
+// other than the seven of [Algorithms], a curve that does not match the
+// algorithm, EC points off their curve, private halves that do not match
+// their public half, and unreadable input. The size of an RSA key, and of
+// its private values (none may be longer than the modulus), is read from
+// its encoding before the key is validated, so that an oversized key costs
+// no more than its reading. The errors never contain key material.
 func ParseKey(data []byte, opts ...KeyOption) (*Key, error) {
 	c, err := newKeyConfig(opts)
 	if err != nil {
@@ -116,7 +118,15 @@ type jwkHeader struct {
 	D      bool    // a private member "d" is present
 	Oth    bool    // an "oth" member: the other primes of a multi-prime RSA key
 	Keys   bool    // a "keys" member: a JWK set
+
+	// RSA: the members of rsaJWKMembers, base64url, read for their lengths
+	// (see checkJWKSizes); nil where absent or not a string.
+	RSAValues [len(rsaJWKMembers)]*string
 }
+
+// rsaJWKMembers are the members of an RSA JWK whose lengths checkJWKSizes
+// bounds: the modulus, then the private members.
+var rsaJWKMembers = [...]string{"n", "d", "p", "q", "dp", "dq", "qi"}
 
 // readJWKHeader reads the members of a JWK that ParseKey checks itself.
 func readJWKHeader(data []byte) (jwkHeader, error) {
@@ -134,6 +144,12 @@ func readJWKHeader(data []byte) (jwkHeader, error) {
 	} {
 		if err := o.get(m.name, m.dst); err != nil {
 			return h, fmt.Errorf("%w: JWK member %v", ErrKeyFormat, err)
+		}
+	}
+	if h.Kty == "RSA" {
+		for i, name := range rsaJWKMembers {
+			// A member of the wrong type stays nil, for jwx to refuse.
+			_ = o.get(name, &h.RSAValues[i])
 		}
 	}
 	return h, nil
@@ -161,6 +177,9 @@ func parseJWK(data []byte, c keyConfig) (*Key, error) {
 	}
 	if h.Kty == "RSA" {
 		if err := checkJWKExponent(&h); err != nil {
+			return nil, err
+		}
+		if err := checkJWKSizes(&h); err != nil {
 			return nil, err
 		}
 	}
@@ -204,17 +223,49 @@ func checkJWKExponent(h *jwkHeader) error {
 	if h.E == nil {
 		return nil
 	}
-	// jwx reads standard base64 as well, padded or not: so does this.
-	std := strings.NewReplacer("-", "+", "_", "/").Replace(strings.TrimRight(*h.E, "="))
-	e, err := base64.RawStdEncoding.DecodeString(std)
+	e, err := decodeJWKInt(*h.E)
 	if err != nil {
 		return nil
 	}
-	e = bytes.TrimLeft(e, "\x00")
 	if len(e) > 4 || len(e) == 4 && e[0] >= 0x80 {
 		return fmt.Errorf("%w: RSA public exponent over 2^31 - 1", ErrInvalidKey)
 	}
 	return nil
+}
+
+// checkJWKSizes refuses an RSA JWK whose modulus is over 8192 bits or whose
+// private members are longer than its modulus (see checkRSASizes), before
+// jwx reads them and crypto/rsa validates them, which takes time quadratic
+// in their length. A member that is not base64 is left to jwx to refuse.
+func checkJWKSizes(h *jwkHeader) error {
+	var nBits int
+	values := make([]rsaValue, 0, len(rsaJWKMembers)-1)
+	for i, name := range rsaJWKMembers {
+		s := h.RSAValues[i]
+		if s == nil {
+			continue
+		}
+		b, err := decodeJWKInt(*s)
+		if err != nil {
+			continue
+		}
+		bits := new(big.Int).SetBytes(b).BitLen()
+		if name == "n" {
+			nBits = bits
+		} else {
+			values = append(values, rsaValue{name, bits})
+		}
+	}
+	return checkRSASizes(nBits, values)
+}
+
+// decodeJWKInt decodes the base64 of a JWK's integer member, as jwx reads
+// it (base64url or standard base64, padded or not), without its leading
+// zero bytes.
+func decodeJWKInt(s string) ([]byte, error) {
+	std := strings.NewReplacer("-", "+", "_", "/").Replace(strings.TrimRight(s, "="))
+	b, err := base64.RawStdEncoding.DecodeString(std)
+	return bytes.TrimLeft(b, "\x00"), err
 }
 
 // jwkAlgorithm picks the algorithm of a JWK: its own "alg", or the one the
@@ -279,6 +330,9 @@ func parsePEM(data []byte, c keyConfig) (*Key, error) {
 		if block == nil {
 			return nil, fmt.Errorf("%w: corrupt PEM", ErrKeyFormat)
 		}
+		if err := checkDERSize(block.Type, block.Bytes); err != nil {
+			return nil, err
+		}
 		var raw any
 		var err error
 		switch block.Type {
@@ -337,11 +391,26 @@ func pemError(blockType string, der []byte) error {
 	return fmt.Errorf("%w: PEM %s does not hold a valid key", ErrInvalidKey, blockType)
 }
 
+// checkDERSize refuses the DER of an RSA key of a PEM block of type
+// blockType whose modulus or private values are too large (checkRSASizes),
+// reading their lengths from its structure (readDERKey): the x509 parsers
+// validate and precompute a private key, in time quadratic in the length
+// of its values, before the key's size could be checked. DER that
+// readDERKey cannot read is left to the x509 parsers to refuse.
+func checkDERSize(blockType string, der []byte) error {
+	k, err := readDERKey(blockType, der)
+	if err != nil || k.kty != "RSA" {
+		return nil
+	}
+	return checkRSASizes(k.rsaBits, k.rsaValues)
+}
+
 // derKey is what readDERKey finds in the DER of a key.
 type derKey struct {
-	kty     string // RSA, EC or OKP (Ed25519); empty for any other key type
-	crv     string // EC: P-256, P-384 or P-521; empty for any other curve
-	rsaBits int    // RSA: the length of a positive modulus
+	kty       string     // RSA, EC or OKP (Ed25519); empty for any other key type
+	crv       string     // EC: P-256, P-384 or P-521; empty for any other curve
+	rsaBits   int        // RSA: the length of a positive modulus
+	rsaValues []rsaValue // RSA private key: the lengths of its other values, where they decode
 }
 
 // Object identifiers of the key types and curves the package supports.
@@ -379,6 +448,14 @@ type (
 	pkcs1PrivateKey struct { // RFC 8017 RSAPrivateKey
 		Version int
 		N       *big.Int
+	}
+	pkcs1PrivateValues struct { // RFC 8017 RSAPrivateKey, as x509 reads it
+		Version          int
+		N, E, D, P, Q    *big.Int
+		Dp, Dq, Qinv     *big.Int `asn1:"optional"`
+		AdditionalPrimes []struct {
+			Prime, Exponent, Coefficient *big.Int
+		} `asn1:"optional,omitempty"`
 	}
 	pkcs1PublicKey struct { // RFC 8017 RSAPublicKey
 		N *big.Int
@@ -440,15 +517,22 @@ func readAlgorithmKey(algo pkix.AlgorithmIdentifier, inner []byte, private bool)
 	return derKey{}, nil
 }
 
-// readRSAKey reads the modulus of a PKCS#1 RSA private or public key.
+// readRSAKey reads the modulus of a PKCS#1 RSA private or public key, and
+// the lengths of a private key's other values where the whole structure
+// decodes (it does wherever x509 reads the key).
 func readRSAKey(der []byte, private bool) (derKey, error) {
 	var n *big.Int
+	var values []rsaValue
 	if private {
 		var key pkcs1PrivateKey
 		if err := unmarshalDER(der, &key); err != nil {
 			return derKey{}, err
 		}
 		n = key.N
+		var all pkcs1PrivateValues
+		if unmarshalDER(der, &all) == nil {
+			values = privateValueLengths(&all)
+		}
 	} else {
 		var key pkcs1PublicKey
 		if err := unmarshalDER(der, &key); err != nil {
@@ -456,11 +540,33 @@ func readRSAKey(der []byte, private bool) (derKey, error) {
 		}
 		n = key.N
 	}
-	k := derKey{kty: "RSA"}
+	k := derKey{kty: "RSA", rsaValues: values}
 	if n != nil && n.Sign() > 0 {
 		k.rsaBits = n.BitLen()
 	}
 	return k, nil
+}
+
+// privateValueLengths returns the lengths of the values of an RSA private
+// key other than its modulus and public exponent, named as JWK members.
+func privateValueLengths(key *pkcs1PrivateValues) []rsaValue {
+	values := make([]rsaValue, 0, 6+3*len(key.AdditionalPrimes))
+	for _, v := range []struct {
+		name string
+		n    *big.Int
+	}{{"d", key.D}, {"p", key.P}, {"q", key.Q}, {"dp", key.Dp}, {"dq", key.Dq}, {"qi", key.Qinv}} {
+		if v.n != nil {
+			values = append(values, rsaValue{v.name, v.n.BitLen()})
+		}
+	}
+	for _, a := range key.AdditionalPrimes {
+		for _, n := range []*big.Int{a.Prime, a.Exponent, a.Coefficient} {
+			if n != nil {
+				values = append(values, rsaValue{"oth", n.BitLen()})
+			}
+		}
+	}
+	return values
 }
 
 // curveName returns the JWK name of a supported curve, or "".
