@@ -64,7 +64,9 @@ type Signer struct {
 // (5 minutes) when not set. PowerSync's clients fetch a new token when theirs
 // has less than 30 seconds left, so lifetimes under a minute or two make them
 // fetch all the time; an old key stays published for a lifetime after a
-// rotation (see [Rotation] in the package documentation). Lifetimes are whole seconds.
+// rotation (see [Rotation] in the package documentation). Lifetimes are whole
+// seconds: a fraction of a second is dropped, from the tokens and from
+// [Signer.Lifetime] alike.
 //
 // [Rotation]: https://pkg.go.dev/github.com/powersync-jwks/jwks#hdr-Rotation
 func WithTokenLifetime(d time.Duration) SignerOption {
@@ -110,6 +112,7 @@ func NewSigner(ks *KeySet, audience string, opts ...SignerOption) (*Signer, erro
 	if s.lifetime < minLifetime || s.lifetime > MaxTokenLifetime {
 		return nil, fmt.Errorf("jwks: token lifetime %v is outside [1s, 24h]", s.lifetime)
 	}
+	s.lifetime = s.lifetime.Truncate(time.Second) // tokens carry whole seconds, and Lifetime says what they carry
 	if s.now == nil {
 		return nil, errors.New("jwks: nil clock")
 	}
@@ -251,7 +254,7 @@ func (s *Signer) release(key *Key) {
 // key. The caller holds a turn to sign (see acquire).
 func (s *Signer) signAt(key *Key, now time.Time, subject string, req *signRequest) (*Token, error) {
 	now = now.Truncate(time.Second)
-	exp := now.Add(s.lifetime.Truncate(time.Second))
+	exp := now.Add(s.lifetime)
 	tok := &Token{Subject: subject, KeyID: key.kid, IssuedAt: now, ExpiresAt: exp}
 
 	claims := make([]byte, 0, 128+len(s.fixedClaims)+len(subject))

@@ -154,6 +154,20 @@ func TestSignerOptions(t *testing.T) {
 	})
 }
 
+// TestLifetimeWholeSeconds: a lifetime with a fraction of a second is cut
+// to whole seconds, in the tokens and in what Lifetime says alike.
+func TestLifetimeWholeSeconds(t *testing.T) {
+	s := newSigner(t, testkit.Key(t, jwks.ES256), jwks.WithTokenLifetime(90*time.Second+500*time.Millisecond))
+	assert.Equal(t, 90*time.Second, s.Lifetime())
+	tok, err := s.Sign(context.Background(), "u")
+	require.NoError(t, err)
+	assert.Equal(t, 90*time.Second, tok.ExpiresAt.Sub(tok.IssuedAt))
+	_, claims := decodeToken(t, tok.Raw)
+	var c struct{ Iat, Exp int64 }
+	require.NoError(t, json.Unmarshal(claims, &c))
+	assert.Equal(t, int64(90), c.Exp-c.Iat)
+}
+
 func TestSignRefusals(t *testing.T) {
 	s := newSigner(t, testkit.Key(t, jwks.ES256), jwks.WithTokenLifetime(time.Hour))
 	canceled, cancel := context.WithCancel(context.Background())
