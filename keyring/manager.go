@@ -256,8 +256,9 @@ func (m *Manager) Revoke(ctx context.Context, kid string) error {
 // empty ring, or else a next key, published from now on. Importing a key
 // that is already next or active changes nothing (a server may import its
 // key at every start); a key the ring has retired or revoked is refused
-// (ErrKeyState), and so is another key with a key ID of the ring
-// (jwks.ErrDuplicateKeyID) or a public key (jwks.ErrPublicKey).
+// (ErrKeyState), and so are another key with a key ID of the ring and a
+// key of the ring under another key ID, as one read from PEM is
+// (jwks.ErrDuplicateKeyID), and a public key (jwks.ErrPublicKey).
 func (m *Manager) Import(ctx context.Context, key *jwks.Key) (Entry, error) {
 	if key == nil {
 		return Entry{}, errors.New("keyring: no key to import")

@@ -1,6 +1,7 @@
 package keyring
 
 import (
+	"crypto"
 	"fmt"
 	"time"
 
@@ -224,8 +225,9 @@ func (r ring) stage(key *jwks.Key, now time.Time) (result, error) {
 // the first active key of an empty ring, or else a next key. Importing a
 // key that is already next or active changes nothing, so a server can import
 // the same key at every start; a key ID the ring has retired or revoked is
-// refused (they never sign again), and so is a different key with a key ID
-// of the ring.
+// refused (they never sign again), and so are a different key with a key
+// ID of the ring and a key of the ring under another key ID (as a key read
+// from PEM is named by its thumbprint).
 func (r ring) importKey(key *jwks.Key, now time.Time) (result, error) {
 	if !key.CanSign() {
 		return result{}, fmt.Errorf("%w: key %s has no private half to sign with", jwks.ErrPublicKey, key.KeyID())
@@ -241,7 +243,21 @@ func (r ring) importKey(key *jwks.Key, now time.Time) (result, error) {
 			return result{}, fmt.Errorf("%w: key %s is %s: it never signs again", ErrKeyState, key.KeyID(), e.State)
 		}
 	}
+	for _, e := range r.entries {
+		if samePublicKey(e.Key, key) {
+			return result{}, fmt.Errorf("%w: the ring holds this key already, as key %s (%s), and a key is in a ring once "+
+				"(PEM carries no key ID: a key read from PEM is named by its thumbprint, %s)",
+				jwks.ErrDuplicateKeyID, e.Key.KeyID(), e.State, key.KeyID())
+		}
+	}
 	return r.add(key, now, EventImported)
+}
+
+// samePublicKey reports whether a and b are the same key pair, whatever
+// their key IDs.
+func samePublicKey(a, b *jwks.Key) bool {
+	pa, ok := a.Public().(interface{ Equal(crypto.PublicKey) bool })
+	return ok && pa.Equal(b.Public())
 }
 
 // promote makes the next key kid ("" for the next key published first) the

@@ -91,6 +91,10 @@ func TestRingStage(t *testing.T) {
 func TestRingImport(t *testing.T) {
 	a, b, c := newTestKey(t), newTestKey(t), newTestKey(t)
 	twin := newTestKey(t, jwks.WithKeyID(a.KeyID()))
+	pem, err := a.MarshalPrivate(jwks.FormatPEM)
+	require.NoError(t, err)
+	renamed, err := jwks.ParseKey(pem, jwks.WithKeyID("a-by-another-name")) // the same key pair as a
+	require.NoError(t, err)
 	now := t0.Add(time.Hour)
 	full := ringOf(activeEntry(a, t0), nextEntry(b, t0), retiredEntry(c, t0, t0))
 	for _, tc := range []struct {
@@ -109,6 +113,7 @@ func TestRingImport(t *testing.T) {
 		{"a retired key: refused", full, c, ErrKeyState, "", nil, false},
 		{"a revoked key: refused", ringOf(activeEntry(a, t0), revokedEntry(b, t0)), b, ErrKeyState, "", nil, false},
 		{"another key with a kid of the ring", full, twin, jwks.ErrDuplicateKeyID, "", nil, false},
+		{"a key of the ring under another kid", full, renamed, jwks.ErrDuplicateKeyID, "", nil, false},
 		{"a public key", ringOf(), a.PublicOnly(), jwks.ErrPublicKey, "", nil, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -36,8 +36,7 @@ func newKEK(b []byte) (kek, error) {
 	if err != nil {
 		return kek{}, fmt.Errorf("keyring: key-encryption key: %w", err)
 	}
-	sum := sha256.Sum256(b)
-	return kek{id: hex.EncodeToString(sum[:8]), aead: aead}, nil
+	return kek{id: KEKID(b), aead: aead}, nil
 }
 
 // KEKID returns the ID of the key-encryption key b, as sealed keys name it:

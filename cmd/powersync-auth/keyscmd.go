@@ -3,7 +3,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"crypto"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -491,13 +490,6 @@ func keysImport(k *keysRun) int {
 		return k.fail(exitConfig, fmt.Errorf("%s holds a public key (kid %q): a ring's keys sign, so import a private key", from, key.KeyID()))
 	}
 	before := k.ring.Entries()
-	for _, b := range before {
-		if b.KeyID() != key.KeyID() && samePublicKey(b.Key, key) {
-			return k.fail(exitFailure, fmt.Errorf("%s holds key %s of the ring (%s) under another key ID, %s "+
-				"(PEM carries no key ID: a key read from PEM is named by its thumbprint); nothing changed",
-				from, b.KeyID(), b.State, key.KeyID()))
-		}
-	}
 	e, err := k.ring.Import(k.ctx, key)
 	if err != nil {
 		return k.opError(err)
@@ -512,13 +504,6 @@ func keysImport(k *keysRun) int {
 			e.KeyID(), e.Key.Algorithm(), rfc3339(upToSecond(e.Published.Add(k.publishAhead()))), program, e.KeyID())
 	}
 	return exitOK
-}
-
-// samePublicKey reports whether a and b are the same key pair, whatever
-// their key IDs.
-func samePublicKey(a, b *jwks.Key) bool {
-	pa, ok := a.Public().(interface{ Equal(crypto.PublicKey) bool })
-	return ok && pa.Equal(b.Public())
 }
 
 // readSmallFile reads a key file of at most 1 MiB.

@@ -488,7 +488,7 @@ func testKeysSubcommands(t *testing.T, env map[string]string, read func() []byte
 		assert.Contains(t, r.stdout, "the ring's active key already: nothing changed", "from a JWK file, the same kid")
 		r = runKeysCmd(t, env, "import", pemPath)
 		assert.Equal(t, exitFailure, r.code, r.stderr)
-		assert.Contains(t, r.stderr, "holds key "+key.key.KeyID()+" of the ring (active) under another key ID", "PEM has no kid")
+		assert.Contains(t, r.stderr, "the ring holds this key already, as key "+key.key.KeyID()+" (active)", "PEM has no kid")
 		requireNoSecrets(t, r.stdout+r.stderr, append(key.private, key.secret)...)
 		active = key.key.KeyID()
 	})
