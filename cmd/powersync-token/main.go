@@ -36,7 +36,7 @@
 // hours, the seven asymmetric algorithms, "sub", "iat", "exp" and "aud"
 // required. Where the Verifier is stricter than PowerSync (an "iat" in the
 // future, an empty "sub", "parameters": null, a "crit" header) the report
-// says so. The JWKS is read as package remote reads it (remote.ParseDocument):
+// says so. The JWKS is read as package remote reads it (remote.ReadDocument):
 // a key PowerSync would drop ("key_ops" without "verify", "use" other than
 // "sig", an oct key), a key that publishes private key material (a WARNING:
 // the key is compromised), a key without "kid" or "alg", and a key PowerSync
