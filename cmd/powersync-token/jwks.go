@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/powersync-jwks/jwks"
+	"github.com/powersync-jwks/jwks/internal/quote"
 	"github.com/powersync-jwks/jwks/remote"
 )
 
@@ -173,7 +174,7 @@ func analyzeJWKS(doc []byte) (*keySet, error) {
 			s.problems = append(s.problems, problem{
 				Code:   codeS2101,
 				Rule:   "JWKS key PowerSync cannot import",
-				Detail: fmt.Sprintf("key %d of the JWKS (kid %q): %s. %s", i, sk.KeyID, out.Reason, out.PowerSync),
+				Detail: fmt.Sprintf("key %d of the JWKS (kid %s): %s. %s", i, quote.Value(sk.KeyID), out.Reason, out.PowerSync),
 				Fix:    out.Fix,
 			})
 		default:
@@ -193,8 +194,8 @@ func analyzeJWKS(doc []byte) (*keySet, error) {
 	slices.Sort(s.kids)
 	for i, e := range entries {
 		if _, hasAlg := stringMember(members(e.JSON), "alg"); !hasAlg && e.KeyID != "" && s.keys[e.KeyID] != nil {
-			s.notes = append(s.notes, fmt.Sprintf(`key %d (kid %q) has no "alg": PowerSync then accepts any algorithm of its key type, and this library's verifiers take %s; set "alg"`,
-				i, e.KeyID, s.keys[e.KeyID].Algorithm()))
+			s.notes = append(s.notes, fmt.Sprintf(`key %d (kid %s) has no "alg": PowerSync then accepts any algorithm of its key type, and this library's verifiers take %s; set "alg"`,
+				i, quote.Value(e.KeyID), s.keys[e.KeyID].Algorithm()))
 		}
 	}
 	return s, nil
