@@ -11,7 +11,7 @@ import (
 )
 
 // Errors of the keys that [ParseDocument] skips, beside those of package jwks
-// (see [SkippedKey]).
+// (see [SkippedKey]), and of a document it refuses for its length.
 var (
 	// ErrPrivateKey: the entry carries private or symmetric key material
 	// ("d", "p", "q", "dp", "dq", "qi", "oth" or "k"). A JWKS must never
@@ -26,7 +26,23 @@ var (
 	// ErrNoKeyID: the entry has no "kid" (or one that is not a string), so no
 	// token can name it.
 	ErrNoKeyID = errors.New("remote: key without a kid")
+
+	// ErrTooManyEntries: the document's "keys" array holds more than
+	// [MaxDocumentEntries] entries. [ReadDocument] and [ParseDocument]
+	// refuse the document (PowerSync reads it). Like their other errors
+	// for a refused document, it has no "remote: " prefix: a KeySet's
+	// errors give it after its own.
+	ErrTooManyEntries = fmt.Errorf(`document has over %d entries in its "keys" array`, MaxDocumentEntries)
 )
+
+// MaxDocumentEntries is the most entries the "keys" array of a JWKS
+// document may hold. [ReadDocument] and [ParseDocument] refuse a document
+// with more, as they refuse one that is not a JWKS, and a [KeySet] keeps its
+// last good set. The JWKS of a real issuer holds a handful of keys: the
+// bound keeps a document of junk entries (a 1 MiB document holds half a
+// million) from costing a second, hundreds of MB and a log line an entry at
+// every fetch.
+const MaxDocumentEntries = 1000
 
 // secretMembers are the JWK members that hold private or symmetric key
 // material (RFC 7518 section 6). A JWKS must never carry them: a key
@@ -51,8 +67,9 @@ type SkippedKey struct {
 // ParseDocument reads a JWKS document, {"keys": […]}, as a [KeySet] reads
 // each document it fetches: it returns the keys it can use, public and in
 // document order, and the entries it skips, with why. A document that is not
-// a JSON object with a "keys" array is an error (a KeySet keeps its last
-// good set); a key that cannot be used is skipped and the others kept: keys
+// a JSON object with a "keys" array, or whose array holds more than
+// [MaxDocumentEntries] entries, is an error (a KeySet keeps its last good
+// set); a key that cannot be used is skipped and the others kept: keys
 // carrying private or symmetric material, oct keys, keys with "use" other
 // than "sig" or "key_ops" without "verify", keys without a "kid", keys that
 // [jwks.ParseKey] refuses, and every key whose kid another entry shares
@@ -98,8 +115,9 @@ type DocumentEntry struct {
 // the slice is its index in the array), each with its key or why it is
 // skipped. The document is read once: the entries are those of the member
 // named "keys" exactly, as PowerSync reads it, never of "Keys" or "KEYS".
-// A document that is not a JSON object with a "keys" array is an error.
-// Errors never quote the document.
+// A document that is not a JSON object with a "keys" array, or whose array
+// holds more than [MaxDocumentEntries] entries, is an error. Errors never
+// quote the document.
 func ReadDocument(doc []byte) ([]DocumentEntry, error) {
 	// The members by their exact names, as jose reads them: a struct
 	// field would take "Keys" or "KEYS" for "keys".
@@ -111,10 +129,9 @@ func ReadDocument(doc []byte) ([]DocumentEntry, error) {
 		}
 		return nil, errors.New("document is not a JSON object")
 	}
-	member := d["keys"]
-	var raw []json.RawMessage
-	if d == nil || len(member) == 0 || bytes.Equal(member, []byte("null")) || json.Unmarshal(member, &raw) != nil {
-		return nil, errors.New(`document has no "keys" array`)
+	raw, err := keysArray(d)
+	if err != nil {
+		return nil, err
 	}
 
 	entries := make([]DocumentEntry, len(raw))
@@ -131,6 +148,33 @@ func ReadDocument(doc []byte) ([]DocumentEntry, error) {
 			entries[i].Key = nil
 			entries[i].Err = fmt.Errorf("%w: kid is shared by %d keys of the set", jwks.ErrDuplicateKeyID, n)
 		}
+	}
+	return entries, nil
+}
+
+// keysArray returns the entries of the "keys" member of a document's
+// members, d, reading no more than MaxDocumentEntries of them: the document
+// has been read as JSON, and what is past the bound is not looked at.
+func keysArray(d map[string]json.RawMessage) ([]json.RawMessage, error) {
+	errNoKeys := errors.New(`document has no "keys" array`)
+	member := d["keys"]
+	if len(member) == 0 {
+		return nil, errNoKeys
+	}
+	dec := json.NewDecoder(bytes.NewReader(member))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
+		return nil, errNoKeys // null, an object, a string…
+	}
+	var entries []json.RawMessage
+	for dec.More() {
+		if len(entries) == MaxDocumentEntries {
+			return nil, ErrTooManyEntries
+		}
+		var e json.RawMessage
+		if err := dec.Decode(&e); err != nil {
+			return nil, errNoKeys
+		}
+		entries = append(entries, e)
 	}
 	return entries, nil
 }

@@ -116,6 +116,21 @@ func TestParseDocument(t *testing.T) {
 			assert.Nil(t, skipped)
 		})
 	}
+	t.Run("refused/over MaxDocumentEntries entries", func(t *testing.T) {
+		keys, skipped, err := ParseDocument(docOf(t, append([]any{b}, junk(MaxDocumentEntries)...)...))
+		require.ErrorIs(t, err, ErrTooManyEntries)
+		assert.Nil(t, keys)
+		assert.Nil(t, skipped)
+		_, err = ReadDocument(docOf(t, junk(MaxDocumentEntries+1)...))
+		require.ErrorIs(t, err, ErrTooManyEntries)
+	})
+	t.Run("exactly MaxDocumentEntries entries", func(t *testing.T) {
+		keys, skipped, err := ParseDocument(docOf(t, append([]any{b}, junk(MaxDocumentEntries-1)...)...))
+		require.NoError(t, err)
+		require.Len(t, keys, 1)
+		assert.True(t, keys[0].Equal(b.PublicOnly()))
+		assert.Len(t, skipped, MaxDocumentEntries-1)
+	})
 	t.Run("empty keys", func(t *testing.T) {
 		keys, skipped, err := ParseDocument([]byte(`{"keys":[]}`))
 		require.NoError(t, err)

@@ -189,3 +189,23 @@ func FuzzAnalyzeJWKS(f *testing.F) {
 		}
 	})
 }
+
+// TestJWKSTooManyEntries: a JWKS of more than remote.MaxDocumentEntries
+// entries is refused as package remote refuses it (exit status 2), saying
+// that PowerSync reads it; one of exactly that many is read.
+func TestJWKSTooManyEntries(t *testing.T) {
+	t.Parallel()
+	es := testKey(t, jwks.ES256, "key-es")
+	tok := sign(t, es, testAudience)
+	entries := []any{es}
+	for range remote.MaxDocumentEntries - 1 {
+		entries = append(entries, 1)
+	}
+	r := runCheck(t, time.Time{}, "", "check", "-jwks", jwksFile(t, document(t, entries...)), "-audience", testAudience, tok)
+	require.Equal(t, exitAccepted, r.code, "%s", r.stderr)
+
+	r = runCheck(t, time.Time{}, "", "check", "-jwks", jwksFile(t, document(t, append(entries, 1)...)), "-audience", testAudience, tok)
+	require.Equal(t, exitUsage, r.code, "%s", r.stdout)
+	assert.Contains(t, r.stderr, fmt.Sprintf(`over %d entries`, remote.MaxDocumentEntries))
+	assert.Contains(t, r.stderr, "PowerSync reads it")
+}
