@@ -14,7 +14,7 @@ test: interop/node_modules/.package-lock.json
 	go test -race ./... ./pgstore/... ./cmd/powersync-auth/...
 
 # Each fuzz target for FUZZTIME (default 10s), one at a time, after its seed
-# corpus (testdata/fuzz/); CI runs it after the tests, 8s each. Look harder with
+# corpus (testdata/fuzz/); CI runs it after the tests, 6s each. Look harder with
 # make fuzz FUZZTIME=10m, or one target: FUZZTIME=1h scripts/fuzz FuzzVerifyMutated.
 fuzz:
 	scripts/fuzz

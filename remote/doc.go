@@ -57,8 +57,10 @@
 // # What is refused
 //
 // Documents that are not a JSON object with a "keys" array, that are larger
-// than 1 MiB ([WithMaxDocumentSize]), or that come with a status other than
-// 2xx are refused, and the last good set kept. A redirect is such a status:
+// than 1 MiB ([WithMaxDocumentSize]), whose "keys" array holds more than
+// 1000 entries ([MaxDocumentEntries]: a real issuer publishes a handful), or
+// that come with a status other than 2xx are refused, and the last good set
+// kept. A redirect is such a status:
 // none is followed, so that a JWKS URL cannot hand its keys over to another
 // host or from https to http; [WithSameOriginRedirects] follows those that
 // stay on the URL's scheme, host and port. The caller's [http.Client] is
@@ -67,8 +69,10 @@
 // private or symmetric material, oct keys, keys with "use" other than "sig"
 // or "key_ops" without "verify", keys without a "kid", keys that
 // [jwks.ParseKey] refuses, and every key whose kid is shared by another
-// entry (which one is meant is ambiguous). Logs name the URL, key IDs and
-// reasons, never key material ([WithLogger]). [ParseDocument] reads a
+// entry (which one is meant is ambiguous). Skipped keys are logged once for
+// each document that is not the last good one again, the first five one by
+// one and the others counted. Logs name the URL, key IDs and reasons, never
+// key material ([WithLogger]). [ParseDocument] reads a
 // document the same way, to check one before publishing it or to tell why a
 // key is not used.
 package remote

@@ -11,7 +11,7 @@ import (
 )
 
 // Errors of the keys that [ParseDocument] skips, beside those of package jwks
-// (see [SkippedKey]).
+// (see [SkippedKey]), and of a document it refuses for its length.
 var (
 	// ErrPrivateKey: the entry carries private or symmetric key material
 	// ("d", "p", "q", "dp", "dq", "qi", "oth" or "k"). A JWKS must never
@@ -26,7 +26,23 @@ var (
 	// ErrNoKeyID: the entry has no "kid" (or one that is not a string), so no
 	// token can name it.
 	ErrNoKeyID = errors.New("remote: key without a kid")
+
+	// ErrTooManyEntries: the document's "keys" array holds more than
+	// [MaxDocumentEntries] entries. [ReadDocument] and [ParseDocument]
+	// refuse the document (PowerSync reads it). Like their other errors
+	// for a refused document, it has no "remote: " prefix: a KeySet's
+	// errors give it after its own.
+	ErrTooManyEntries = fmt.Errorf(`document has over %d entries in its "keys" array`, MaxDocumentEntries)
 )
+
+// MaxDocumentEntries is the most entries the "keys" array of a JWKS
+// document may hold. [ReadDocument] and [ParseDocument] refuse a document
+// with more, as they refuse one that is not a JWKS, and a [KeySet] keeps its
+// last good set. The JWKS of a real issuer holds a handful of keys: the
+// bound keeps a document of junk entries (a 1 MiB document holds half a
+// million) from costing a second, hundreds of MB and a log line an entry at
+// every fetch.
+const MaxDocumentEntries = 1000
 
 // secretMembers are the JWK members that hold private or symmetric key
 // material (RFC 7518 section 6). A JWKS must never carry them: a key
@@ -51,60 +67,116 @@ type SkippedKey struct {
 // ParseDocument reads a JWKS document, {"keys": […]}, as a [KeySet] reads
 // each document it fetches: it returns the keys it can use, public and in
 // document order, and the entries it skips, with why. A document that is not
-// a JSON object with a "keys" array is an error (a KeySet keeps its last
-// good set); a key that cannot be used is skipped and the others kept: keys
+// a JSON object with a "keys" array, or whose array holds more than
+// [MaxDocumentEntries] entries, is an error (a KeySet keeps its last good
+// set); a key that cannot be used is skipped and the others kept: keys
 // carrying private or symmetric material, oct keys, keys with "use" other
 // than "sig" or "key_ops" without "verify", keys without a "kid", keys that
 // [jwks.ParseKey] refuses, and every key whose kid another entry shares
 // (which one is meant is ambiguous).
 //
 // It is the way to check a JWKS before publishing it, or to tell why a
-// token's kid is not found. Errors never quote the document.
+// token's kid is not found. Errors never quote the document. [ReadDocument]
+// reads it the same way, entry by entry.
 func ParseDocument(doc []byte) (keys []*jwks.Key, skipped []SkippedKey, err error) {
+	entries, err := ReadDocument(doc)
+	if err != nil {
+		return nil, nil, err
+	}
+	for i, e := range entries {
+		if e.Err != nil {
+			skipped = append(skipped, SkippedKey{Index: i, KeyID: e.KeyID, Err: e.Err})
+			continue
+		}
+		keys = append(keys, e.Key)
+	}
+	return keys, skipped, nil
+}
+
+// A DocumentEntry is one entry of a JWKS document's "keys" array, with what
+// [ReadDocument] (and so [ParseDocument] and a [KeySet]) makes of it.
+type DocumentEntry struct {
+	// JSON is the entry as the document has it, private members and all:
+	// never log it.
+	JSON json.RawMessage
+
+	KeyID string // its "kid", empty when it has none (or not a string)
+
+	// Key is the public key a KeySet uses, nil when the entry is skipped.
+	Key *jwks.Key
+
+	// Err says why the entry is skipped, as [SkippedKey.Err] does; nil
+	// when Key is used.
+	Err error
+}
+
+// ReadDocument reads a JWKS document as [ParseDocument] does, and returns
+// every entry of its "keys" array, in document order (an entry's index in
+// the slice is its index in the array), each with its key or why it is
+// skipped. The document is read once: the entries are those of the member
+// named "keys" exactly, as PowerSync reads it, never of "Keys" or "KEYS".
+// A document that is not a JSON object with a "keys" array, or whose array
+// holds more than [MaxDocumentEntries] entries, is an error. Errors never
+// quote the document.
+func ReadDocument(doc []byte) ([]DocumentEntry, error) {
 	// The members by their exact names, as jose reads them: a struct
 	// field would take "Keys" or "KEYS" for "keys".
 	var d map[string]json.RawMessage
 	if err := json.Unmarshal(doc, &d); err != nil {
 		var syntax *json.SyntaxError
 		if errors.As(err, &syntax) {
-			return nil, nil, fmt.Errorf("document is not valid JSON (at byte %d)", syntax.Offset)
+			return nil, fmt.Errorf("document is not valid JSON (at byte %d)", syntax.Offset)
 		}
-		return nil, nil, errors.New("document is not a JSON object")
+		return nil, errors.New("document is not a JSON object")
 	}
-	member := d["keys"]
-	var entries []json.RawMessage
-	if d == nil || len(member) == 0 || bytes.Equal(member, []byte("null")) || json.Unmarshal(member, &entries) != nil {
-		return nil, nil, errors.New(`document has no "keys" array`)
+	raw, err := keysArray(d)
+	if err != nil {
+		return nil, err
 	}
 
-	type candidate struct {
-		index int
-		kid   string
-		key   *jwks.Key
-	}
-	var good []candidate
-	seen := make(map[string]int, len(entries)) // entries naming each key ID, usable or not
-	for i, raw := range entries {
-		kid, key, err := importKey(raw)
+	entries := make([]DocumentEntry, len(raw))
+	seen := make(map[string]int, len(raw)) // entries naming each key ID, usable or not
+	for i, r := range raw {
+		kid, key, err := importKey(r)
 		if kid != "" {
 			seen[kid]++
 		}
-		if err != nil {
-			skipped = append(skipped, SkippedKey{Index: i, KeyID: kid, Err: err})
-			continue
-		}
-		good = append(good, candidate{i, kid, key})
+		entries[i] = DocumentEntry{JSON: r, KeyID: kid, Key: key, Err: err}
 	}
-	for _, c := range good {
-		if n := seen[c.kid]; n > 1 {
-			skipped = append(skipped, SkippedKey{Index: c.index, KeyID: c.kid,
-				Err: fmt.Errorf("%w: kid is shared by %d keys of the set", jwks.ErrDuplicateKeyID, n)})
-			continue
+	for i, e := range entries {
+		if n := seen[e.KeyID]; e.Err == nil && n > 1 {
+			entries[i].Key = nil
+			entries[i].Err = fmt.Errorf("%w: kid is shared by %d keys of the set", jwks.ErrDuplicateKeyID, n)
 		}
-		keys = append(keys, c.key)
 	}
-	slices.SortStableFunc(skipped, func(a, b SkippedKey) int { return a.Index - b.Index })
-	return keys, skipped, nil
+	return entries, nil
+}
+
+// keysArray returns the entries of the "keys" member of a document's
+// members, d, reading no more than MaxDocumentEntries of them: the document
+// has been read as JSON, and what is past the bound is not looked at.
+func keysArray(d map[string]json.RawMessage) ([]json.RawMessage, error) {
+	errNoKeys := errors.New(`document has no "keys" array`)
+	member := d["keys"]
+	if len(member) == 0 {
+		return nil, errNoKeys
+	}
+	dec := json.NewDecoder(bytes.NewReader(member))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
+		return nil, errNoKeys // null, an object, a string…
+	}
+	var entries []json.RawMessage
+	for dec.More() {
+		if len(entries) == MaxDocumentEntries {
+			return nil, ErrTooManyEntries
+		}
+		var e json.RawMessage
+		if err := dec.Decode(&e); err != nil {
+			return nil, errNoKeys
+		}
+		entries = append(entries, e)
+	}
+	return entries, nil
 }
 
 // importKey reads one entry of a JWKS: it returns the entry's key ID (if it

@@ -116,6 +116,21 @@ func TestParseDocument(t *testing.T) {
 			assert.Nil(t, skipped)
 		})
 	}
+	t.Run("refused/over MaxDocumentEntries entries", func(t *testing.T) {
+		keys, skipped, err := ParseDocument(docOf(t, append([]any{b}, junk(MaxDocumentEntries)...)...))
+		require.ErrorIs(t, err, ErrTooManyEntries)
+		assert.Nil(t, keys)
+		assert.Nil(t, skipped)
+		_, err = ReadDocument(docOf(t, junk(MaxDocumentEntries+1)...))
+		require.ErrorIs(t, err, ErrTooManyEntries)
+	})
+	t.Run("exactly MaxDocumentEntries entries", func(t *testing.T) {
+		keys, skipped, err := ParseDocument(docOf(t, append([]any{b}, junk(MaxDocumentEntries-1)...)...))
+		require.NoError(t, err)
+		require.Len(t, keys, 1)
+		assert.True(t, keys[0].Equal(b.PublicOnly()))
+		assert.Len(t, skipped, MaxDocumentEntries-1)
+	})
 	t.Run("empty keys", func(t *testing.T) {
 		keys, skipped, err := ParseDocument([]byte(`{"keys":[]}`))
 		require.NoError(t, err)
@@ -131,4 +146,43 @@ func containsErr(errs []error, target error) bool {
 		}
 	}
 	return false
+}
+
+// TestReadDocument: ReadDocument returns every entry of the "keys" member,
+// by that exact name, with its JSON and what ParseDocument makes of it.
+func TestReadDocument(t *testing.T) {
+	b := testkit.NewKey(t, jwks.EdDSA, jwks.WithKeyID("b"))
+	c := testkit.NewKey(t, jwks.ES256, jwks.WithKeyID("c"))
+	entries := []any{b, map[string]any{"kty": "oct", "kid": "s"}, 42, c}
+	var top map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(docOf(t, entries...), &top))
+	top["KEYS"] = json.RawMessage(`[]`)              // not "keys"
+	top["Keys"] = json.RawMessage(`[{"kty":"oct"}]`) // nor this
+	doc, err := json.Marshal(top)
+	require.NoError(t, err)
+	var raw []json.RawMessage
+	require.NoError(t, json.Unmarshal(top["keys"], &raw))
+
+	got, err := ReadDocument(doc)
+	require.NoError(t, err)
+	require.Len(t, got, 4)
+	for i, e := range got {
+		assert.JSONEq(t, string(raw[i]), string(e.JSON), "entry %d", i)
+		assert.True(t, (e.Key == nil) != (e.Err == nil), "entry %d: a key or why not", i)
+	}
+	assert.Equal(t, []string{"b", "s", "", "c"}, []string{got[0].KeyID, got[1].KeyID, got[2].KeyID, got[3].KeyID})
+	assert.True(t, got[0].Key.Equal(b.PublicOnly()))
+	assert.True(t, got[3].Key.Equal(c.PublicOnly()))
+	assert.ErrorIs(t, got[1].Err, jwks.ErrUnsupportedAlgorithm)
+	assert.ErrorIs(t, got[2].Err, jwks.ErrKeyFormat)
+
+	keys, skipped, err := ParseDocument(doc)
+	require.NoError(t, err)
+	assert.Equal(t, []*jwks.Key{got[0].Key, got[3].Key}, keys)
+	assert.Equal(t, []SkippedKey{{Index: 1, KeyID: "s", Err: got[1].Err}, {Index: 2, Err: got[2].Err}}, skipped)
+
+	for _, doc := range []string{`{"Keys":[]}`, `{"KEYS":[]}`, `{"keys":null,"KEYS":[]}`} {
+		_, err := ReadDocument([]byte(doc))
+		assert.ErrorContains(t, err, `no "keys" array`, "%s", doc)
+	}
 }

@@ -2,6 +2,7 @@ package remote
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -63,7 +64,8 @@ func (ks *KeySet) fetch() error {
 	if err != nil {
 		return err
 	}
-	keys, err := ks.parseDocument(body)
+	sum := sha256.Sum256(body)
+	keys, err := ks.parseDocument(body, old == nil || old.sum != sum)
 	if err != nil {
 		return err
 	}
@@ -72,6 +74,7 @@ func (ks *KeySet) fetch() error {
 		keys:    keys,
 		kids:    make([]string, 0, len(keys)),
 		etag:    resp.Header.Get("ETag"),
+		sum:     sum,
 		fetched: time.Now(),
 		refresh: ks.cfg.refreshDelay(resp.Header),
 	}
@@ -89,7 +92,11 @@ func (ks *KeySet) fetch() error {
 	case len(next.kids) == 0:
 		ks.cfg.log.Debug("remote: the key set still holds no usable key", "url", ks.url)
 	case old == nil || !slices.Equal(old.kids, next.kids):
-		ks.cfg.log.Info("remote: key set loaded", "url", ks.url, "kids", next.kids)
+		args := []any{"url", ks.url, "kids", next.kids[:min(len(next.kids), maxLoggedKeyIDs)]}
+		if n := len(next.kids) - maxLoggedKeyIDs; n > 0 {
+			args = append(args, "more_kids", n)
+		}
+		ks.cfg.log.Info("remote: key set loaded", args...)
 	default:
 		ks.cfg.log.Debug("remote: key set refreshed", "url", ks.url)
 	}
@@ -113,16 +120,31 @@ func (ks *KeySet) readDocument(resp *http.Response) ([]byte, error) {
 	return body, nil
 }
 
-// parseDocument reads a JWKS document with ParseDocument, and logs the keys
-// it skips. Errors and logs never quote the document.
-func (ks *KeySet) parseDocument(body []byte) (map[string]*jwks.Key, error) {
+// maxLoggedSkips is the most skipped entries of a document logged one by
+// one; the others are counted in one line.
+const maxLoggedSkips = 5
+
+// maxLoggedKeyIDs is the most key IDs the line of a loaded key set lists;
+// the others are counted.
+const maxLoggedKeyIDs = 10
+
+// parseDocument reads a JWKS document with ParseDocument and, when logSkips
+// is set (the document is not the last good one again), logs the first
+// keys it skips and counts the others. Errors and logs never quote the
+// document.
+func (ks *KeySet) parseDocument(body []byte, logSkips bool) (map[string]*jwks.Key, error) {
 	list, skipped, err := ParseDocument(body)
 	if err != nil {
 		return nil, err
 	}
-	for _, s := range skipped {
-		ks.cfg.log.Warn("remote: skipping a key of the key set",
-			"url", ks.url, "index", s.Index, "kid", quote.Value(s.KeyID), "reason", s.Err.Error())
+	if logSkips {
+		for _, s := range skipped[:min(len(skipped), maxLoggedSkips)] {
+			ks.cfg.log.Warn("remote: skipping a key of the key set",
+				"url", ks.url, "index", s.Index, "kid", quote.Value(s.KeyID), "reason", s.Err.Error())
+		}
+		if n := len(skipped) - maxLoggedSkips; n > 0 {
+			ks.cfg.log.Warn("remote: skipping more keys of the key set", "url", ks.url, "count", n)
+		}
 	}
 	keys := make(map[string]*jwks.Key, len(list))
 	for _, k := range list {

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -183,6 +185,7 @@ func TestBadDocuments(t *testing.T) {
 		{"a JSON array", serveDoc([]byte(`[` + string(publicJWK(t, b)) + `]`))},
 		{"a JSON string", serveDoc([]byte(`"keys"`))},
 		{"JSON null", serveDoc([]byte(`null`))},
+		{"over MaxDocumentEntries entries", serveDoc(docOf(t, append([]any{b}, junk(MaxDocumentEntries)...)...))},
 		{"oversized, with length", serveDoc(big)},
 		{"oversized, chunked", func(w http.ResponseWriter, r *http.Request) {
 			for chunk := range slices.Chunk(big, 1000) {
@@ -306,10 +309,99 @@ func TestBadDocuments(t *testing.T) {
 			assert.Contains(t, logs, "no usable key")
 		})
 	})
+	t.Run("exactly MaxDocumentEntries entries", func(t *testing.T) {
+		check(t, serveDoc(docOf(t, append([]any{b}, junk(MaxDocumentEntries-1)...)...)), func(t *testing.T, ks *KeySet, logs string, err error) {
+			require.NoError(t, err)
+			assert.Equal(t, []string{"b"}, ks.KeyIDs())
+			assert.Equal(t, maxLoggedSkips, strings.Count(logs, skipLine), "%s", logs)
+			assert.Contains(t, logs, fmt.Sprintf("count=%d", MaxDocumentEntries-1-maxLoggedSkips))
+		})
+	})
 	t.Run("exactly the size limit", func(t *testing.T) {
 		check(t, serveDoc(padded(docOf(t, b), limit)), func(t *testing.T, ks *KeySet, logs string, err error) {
 			require.NoError(t, err)
 			assert.Equal(t, []string{"b"}, ks.KeyIDs())
 		})
+	})
+}
+
+// junk returns n entries that are not JWKs.
+func junk(n int) []any {
+	entries := make([]any, n)
+	for i := range entries {
+		entries[i] = 1
+	}
+	return entries
+}
+
+// skipLine and moreLine are what the log of skipped keys holds: one
+// skipLine for each of the first maxLoggedSkips, one moreLine for the rest.
+const (
+	skipLine = `msg="remote: skipping a key of the key set"`
+	moreLine = `msg="remote: skipping more keys of the key set"`
+)
+
+// TestSkippedKeysLogged: a document of junk entries logs the first
+// maxLoggedSkips skipped keys and a count of the others, once: the same
+// document again, fetched by the refresh or an unknown kid, after a failed
+// fetch too, logs none; another document logs its own.
+func TestSkippedKeysLogged(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := testkit.NewKey(t, jwks.EdDSA, jwks.WithKeyID("b"))
+		doc := docOf(t, append([]any{b}, junk(20)...)...)
+		e := newBubbleEnv(t, serveDoc(doc))
+		logs := &testkit.LogBuffer{}
+		ks := e.keySet(t, WithLogger(logs.Logger()))
+		ctx := t.Context()
+		_, err := ks.LookupKey(ctx, "b")
+		require.NoError(t, err)
+		assert.Equal(t, maxLoggedSkips, strings.Count(logs.String(), skipLine), "%s", logs)
+		assert.Equal(t, 1, strings.Count(logs.String(), moreLine), "%s", logs)
+		assert.Contains(t, logs.String(), fmt.Sprintf("count=%d", 20-maxLoggedSkips))
+		for i, s := range slices.Collect(strings.Lines(logs.String())) {
+			if i < maxLoggedSkips {
+				assert.Contains(t, s, fmt.Sprintf("index=%d ", i+1))
+			}
+		}
+
+		// The same document: by the refresh, by an unknown kid, after a
+		// fetch that failed.
+		require.NoError(t, ks.Refresh(ctx))
+		_, err = ks.LookupKey(ctx, "unknown")
+		require.ErrorIs(t, err, jwks.ErrUnknownKey)
+		e.srv.set(serveStatus(http.StatusInternalServerError))
+		require.Error(t, ks.Refresh(ctx))
+		e.srv.set(serveDoc(doc))
+		require.NoError(t, ks.Refresh(ctx))
+		assert.Equal(t, 1+4, e.srv.fetches())
+		assert.Equal(t, maxLoggedSkips, strings.Count(logs.String(), skipLine), "%s", logs)
+		assert.Equal(t, 1, strings.Count(logs.String(), moreLine), "%s", logs)
+
+		// Another document.
+		e.srv.set(serveDoc(docOf(t, b, 2, 2)))
+		require.NoError(t, ks.Refresh(ctx))
+		assert.Equal(t, maxLoggedSkips+2, strings.Count(logs.String(), skipLine), "%s", logs)
+		assert.Equal(t, 1, strings.Count(logs.String(), moreLine), "%s", logs)
+	})
+}
+
+// TestLoadedKeyIDsBounded: the line of a loaded key set lists the first
+// maxLoggedKeyIDs key IDs, and counts the others.
+func TestLoadedKeyIDsBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var keys []any
+		var kids []string
+		for i := range maxLoggedKeyIDs + 3 {
+			kid := fmt.Sprintf("k%02d", i)
+			keys = append(keys, testkit.NewKey(t, jwks.ES256, jwks.WithKeyID(kid)))
+			kids = append(kids, kid)
+		}
+		e := newBubbleEnv(t, serveDoc(docOf(t, keys...)))
+		logs := &testkit.LogBuffer{}
+		ks := e.keySet(t, WithLogger(logs.Logger()))
+		_, err := ks.LookupKey(t.Context(), "k00")
+		require.NoError(t, err)
+		assert.Equal(t, kids, ks.KeyIDs())
+		assert.Contains(t, logs.String(), fmt.Sprintf(`msg="remote: key set loaded" url=%s kids="%v" more_kids=3`, e.url, kids[:maxLoggedKeyIDs]), "%s", logs)
 	})
 }

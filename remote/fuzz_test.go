@@ -44,7 +44,8 @@ const goodKID = "fuzz-good-key"
 // are those it finds; what it logs holds no private member of the document;
 // and a document accepted as a JSON object with a "keys" array still
 // yields a known good key appended to that array, and every key it yielded
-// before. The seed corpus is in testdata/fuzz/FuzzJWKSDocument. Run longer
+// before, unless the array holds more than MaxDocumentEntries entries, when
+// it is refused. The seed corpus is in testdata/fuzz/FuzzJWKSDocument. Run longer
 // with go test -run '^$' -fuzz '^FuzzJWKSDocument$' -fuzztime 5m ./remote.
 func FuzzJWKSDocument(f *testing.F) {
 	good := testkit.NewKey(f, jwks.ES256, jwks.WithKeyID(goodKID))
@@ -53,6 +54,8 @@ func FuzzJWKSDocument(f *testing.F) {
 	f.Add(docOf(f, testkit.NewKey(f, jwks.EdDSA, jwks.WithKeyID("a")), testkit.NewKey(f, jwks.ES384, jwks.WithKeyID("b"))))
 	f.Add([]byte(`{"keys":[]}`))
 	f.Add([]byte(`{"keys":[{"kty":"oct","kid":"s","k":"c2VjcmV0"}]}`))
+	f.Add(docOf(f, junk(MaxDocumentEntries+1)...))
+	f.Add(docOf(f, append([]any{good}, junk(MaxDocumentEntries-1)...)...))
 
 	f.Fuzz(func(t *testing.T, doc []byte) {
 		if len(doc) > 2*fuzzMaxDocument { // over the limit either way
@@ -71,6 +74,15 @@ func FuzzJWKSDocument(f *testing.F) {
 				t.Fatalf("a document without a \"keys\" array (by that exact name) was accepted: %q", ids)
 			}
 			return
+		}
+		if len(entries) > MaxDocumentEntries {
+			if accepted {
+				t.Fatalf("a document of %d entries was accepted: %q", len(entries), ids)
+			}
+			return
+		}
+		if len(entries) == MaxDocumentEntries {
+			return // no room for the good key
 		}
 		for _, e := range entries {
 			var m map[string]json.RawMessage

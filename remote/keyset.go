@@ -2,6 +2,7 @@ package remote
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -61,6 +62,7 @@ type snapshot struct {
 	keys    map[string]*jwks.Key // by key ID
 	kids    []string             // the keys' IDs, sorted
 	etag    string               // of the document the keys came from, for If-None-Match
+	sum     [sha256.Size]byte    // of that document, whose skipped keys are logged only once
 	fetched time.Time            // of the last good fetch (a 304 counts)
 	refresh time.Duration        // when to fetch again, after fetched
 
@@ -119,6 +121,11 @@ var errRateLimited = errors.New("the unknown key refetch rate allows no fetch no
 // a bad URL or option, but does not wait for the server: the first fetch
 // begins in the background (containers start in any order), and a
 // [KeySet.LookupKey] that comes before it is over waits for it.
+//
+// A document is refused, and the last good set kept, when it is over the
+// maximum size ([WithMaxDocumentSize]), is not a JSON object with a "keys"
+// array, or holds more than [MaxDocumentEntries] entries in that array (see
+// [ParseDocument], and the package documentation for the rest).
 //
 // The key set starts a goroutine that refreshes it. The goroutine runs until
 // ctx is done, which also cancels a fetch in flight; afterwards [KeySet.LookupKey]

@@ -77,7 +77,9 @@ func WithFetchTimeout(d time.Duration) Option {
 }
 
 // WithMaxDocumentSize sets the largest key set document accepted, in bytes
-// (default 1 MiB). A larger response is refused whole.
+// (default 1 MiB). A larger response is refused whole, as is one whose
+// "keys" array holds more than [MaxDocumentEntries] entries, whatever its
+// size.
 func WithMaxDocumentSize(n int64) Option {
 	return func(cfg *config) { cfg.maxSize = n }
 }
@@ -117,7 +119,9 @@ func WithUnknownKeyRefetch(every time.Duration, burst int) Option {
 // WithLogger sets the logger for failed fetches, refused documents and
 // skipped keys (nil, the default, is [slog.Default] at the time of [New]: a
 // JWKS that cannot be read is worth an operator's attention). Records name
-// the URL, key IDs and reasons, never key material.
+// the URL, key IDs and reasons, never key material. Skipped keys are logged
+// when a document other than the last good one is read, the first five one
+// by one and the others counted.
 func WithLogger(l *slog.Logger) Option {
 	return func(cfg *config) { cfg.log = l }
 }

@@ -10,6 +10,7 @@ import (
 	"math"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/powersync-jwks/jwks"
 )
@@ -366,14 +367,23 @@ func (e *explainer) malformed(part string, claims map[string]any, msg string) pr
 		"a token is a compact JWS: three base64url parts (no padding) joined by dots, a header and claims that are JSON objects, and a signature; copy it whole, without quotes or line breaks"}
 }
 
-// jsonText returns v as JSON, shortened.
+// maxJSONText is the most bytes of JSON that jsonText returns.
+const maxJSONText = 60
+
+// jsonText returns v as JSON, shortened to maxJSONText bytes, cut before a
+// rune that would cross the bound (json.Marshal writes valid UTF-8, and so
+// does jsonText).
 func jsonText(v any) string {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return "?"
 	}
-	if len(b) > 60 {
-		return string(b[:60]) + "…"
+	if len(b) > maxJSONText {
+		n := maxJSONText
+		for n > 0 && !utf8.RuneStart(b[n]) {
+			n--
+		}
+		return string(b[:n]) + "…"
 	}
 	return string(b)
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/powersync-jwks/jwks"
+	"github.com/powersync-jwks/jwks/internal/quote"
 	"github.com/powersync-jwks/jwks/remote"
 )
 
@@ -100,47 +101,57 @@ func (s *keySet) LookupKey(_ context.Context, kid string) (*jwks.Key, error) {
 	return nil, fmt.Errorf("%w: %q", jwks.ErrUnknownKey, kid)
 }
 
-// entryInfo is what the report reads of a JWKS entry, without trusting it.
-type entryInfo struct {
-	Kty    string          `json:"kty"`
-	Alg    *string         `json:"alg"`
-	Kid    string          `json:"kid"`
-	Use    json.RawMessage `json:"use"`
-	KeyOps json.RawMessage `json:"key_ops"`
+// members returns the members of a JWKS entry by their exact names, as
+// PowerSync reads them (a struct would take "KTY" for "kty"), or nil when
+// the entry is not a JSON object.
+func members(raw json.RawMessage) map[string]json.RawMessage {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		return nil
+	}
+	return m
 }
 
-// analyzeJWKS reads doc with remote.ParseDocument, as a remote.KeySet
+// stringMember returns the member name of m when it is a string, and
+// whether it is.
+func stringMember(m map[string]json.RawMessage, name string) (string, bool) {
+	var s *string
+	if json.Unmarshal(m[name], &s) != nil || s == nil {
+		return "", false
+	}
+	return *s, true
+}
+
+// analyzeJWKS reads doc with remote.ReadDocument, as a remote.KeySet
 // would, and as PowerSync would: a key that publishes its private half is
-// still used by PowerSync (with a warning here).
+// still used by PowerSync (with a warning here). The document is read once:
+// every entry the report describes is one remote read.
 func analyzeJWKS(doc []byte) (*keySet, error) {
-	keys, skipped, err := remote.ParseDocument(doc)
+	entries, err := remote.ReadDocument(doc)
 	if err != nil {
 		return nil, err
 	}
-	var d struct{ Keys []json.RawMessage }
-	if err := json.Unmarshal(doc, &d); err != nil { // ParseDocument read it
-		return nil, err
-	}
-	info := make([]entryInfo, len(d.Keys))
-	for i, raw := range d.Keys {
-		_ = json.Unmarshal(raw, &info[i]) // what does not decode stays empty
-	}
 
 	s := &keySet{keys: make(map[string]*jwks.Key), dropped: make(map[string]string)}
-	for _, k := range keys {
-		s.keys[k.KeyID()] = k
+	for _, e := range entries {
+		if e.Err == nil {
+			s.keys[e.Key.KeyID()] = e.Key
+		}
 	}
-	for _, sk := range skipped {
-		e := info[sk.Index]
-		out := skippedKey{Index: sk.Index, KeyID: sk.KeyID, Reason: strings.TrimPrefix(sk.Err.Error(), "remote: ")}
+	for i, sk := range entries {
+		if sk.Err == nil {
+			continue
+		}
+		kty, _ := stringMember(members(sk.JSON), "kty")
+		out := skippedKey{Index: i, KeyID: sk.KeyID, Reason: strings.TrimPrefix(sk.Err.Error(), "remote: ")}
 		switch {
 		case errors.Is(sk.Err, remote.ErrPrivateKey):
 			out.Warning = true
 			out.PowerSync = "WARNING: the JWKS publishes private key material: anyone who reads it can sign tokens PowerSync accepts"
 			out.Fix = "take the key as compromised: publish a new key (public members only: kty, kid, alg, use and n, e or crv, x, y), sign with it, and remove this one"
-			if e.Kty == "oct" {
+			if kty == "oct" {
 				out.PowerSync += "; PowerSync skips oct keys of a JWKS URI (HS256 secrets belong in PowerSync's own configuration)"
-			} else if k := publicHalf(d.Keys[sk.Index]); k != nil {
+			} else if k := publicHalf(sk.JSON); k != nil {
 				// PowerSync does not refuse private members: it uses the key.
 				s.keys[k.KeyID()] = k
 				out.PowerSync += "; PowerSync still uses the key"
@@ -154,7 +165,7 @@ func analyzeJWKS(doc []byte) (*keySet, error) {
 		case errors.Is(sk.Err, jwks.ErrDuplicateKeyID):
 			out.PowerSync = "PowerSync tries only the first key with this kid; this library's verifiers use neither"
 			out.Fix = "give each key a kid of its own"
-		case e.Kty != "RSA" && e.Kty != "EC" && e.Kty != "OKP":
+		case kty != "RSA" && kty != "EC" && kty != "OKP":
 			out.PowerSync = "PowerSync skips keys whose kty is not RSA, EC or OKP"
 			out.Fix = "publish RSA, EC or OKP (Ed25519) public keys"
 		case errors.Is(sk.Err, jwks.ErrKeyFormat):
@@ -163,7 +174,7 @@ func analyzeJWKS(doc []byte) (*keySet, error) {
 			s.problems = append(s.problems, problem{
 				Code:   codeS2101,
 				Rule:   "JWKS key PowerSync cannot import",
-				Detail: fmt.Sprintf("key %d of the JWKS (kid %q): %s. %s", sk.Index, sk.KeyID, out.Reason, out.PowerSync),
+				Detail: fmt.Sprintf("key %d of the JWKS (kid %s): %s. %s", i, quote.Value(sk.KeyID), out.Reason, out.PowerSync),
 				Fix:    out.Fix,
 			})
 		default:
@@ -181,10 +192,10 @@ func analyzeJWKS(doc []byte) (*keySet, error) {
 		s.kids = append(s.kids, kid)
 	}
 	slices.Sort(s.kids)
-	for i, e := range info {
-		if e.Alg == nil && e.Kid != "" && s.keys[e.Kid] != nil {
-			s.notes = append(s.notes, fmt.Sprintf(`key %d (kid %q) has no "alg": PowerSync then accepts any algorithm of its key type, and this library's verifiers take %s; set "alg"`,
-				i, e.Kid, s.keys[e.Kid].Algorithm()))
+	for i, e := range entries {
+		if _, hasAlg := stringMember(members(e.JSON), "alg"); !hasAlg && e.KeyID != "" && s.keys[e.KeyID] != nil {
+			s.notes = append(s.notes, fmt.Sprintf(`key %d (kid %s) has no "alg": PowerSync then accepts any algorithm of its key type, and this library's verifiers take %s; set "alg"`,
+				i, quote.Value(e.KeyID), s.keys[e.KeyID].Algorithm()))
 		}
 	}
 	return s, nil

@@ -36,7 +36,7 @@
 // hours, the seven asymmetric algorithms, "sub", "iat", "exp" and "aud"
 // required. Where the Verifier is stricter than PowerSync (an "iat" in the
 // future, an empty "sub", "parameters": null, a "crit" header) the report
-// says so. The JWKS is read as package remote reads it (remote.ParseDocument):
+// says so. The JWKS is read as package remote reads it (remote.ReadDocument):
 // a key PowerSync would drop ("key_ops" without "verify", "use" other than
 // "sig", an oct key), a key that publishes private key material (a WARNING:
 // the key is compromised), a key without "kid" or "alg", and a key PowerSync
@@ -74,6 +74,7 @@ import (
 	"time"
 
 	"github.com/powersync-jwks/jwks"
+	"github.com/powersync-jwks/jwks/remote"
 )
 
 const program = "powersync-token"
@@ -254,6 +255,9 @@ func (c *command) check(cfg *checkConfig) (*report, error) {
 		return nil, err // exit status 2, as bad usage
 	}
 	set, err := analyzeJWKS(doc)
+	if errors.Is(err, remote.ErrTooManyEntries) {
+		return nil, fmt.Errorf("the JWKS at %s: %v, which package remote refuses (keeping its last good set): the JWKS of an issuer holds a handful of keys; PowerSync reads it", cfg.jwks, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("the JWKS at %s: %v (PowerSync drops all its cached keys when a 200 response has no \"keys\" array)", cfg.jwks, err)
 	}

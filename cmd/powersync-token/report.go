@@ -7,6 +7,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/powersync-jwks/jwks/internal/quote"
 )
 
 // writeJSON writes the report as one JSON object.
@@ -52,7 +54,7 @@ func (r *report) writeText(w io.Writer) error {
 		if s.Warning {
 			label = "WARNING"
 		}
-		fmt.Fprintf(&b, "  %s: key %d (kid %q): %s\n    %s\n    fix: %s\n", label, s.Index, s.KeyID, s.Reason, s.PowerSync, s.Fix)
+		fmt.Fprintf(&b, "  %s: key %d (kid %s): %s\n    %s\n    fix: %s\n", label, s.Index, quote.Value(s.KeyID), s.Reason, s.PowerSync, s.Fix)
 	}
 	for _, n := range r.JWKS.Notes {
 		fmt.Fprintf(&b, "  note: %s\n", n)
